@@ -1,0 +1,67 @@
+"""What a coding agent is to overseer: something that takes a request and reports events.
+
+Agents never touch the store: they emit `AgentEvent`s through a callback and return an
+`AgentResult`; the orchestrator persists both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    prompt: str
+    workspace: Path
+    session_id: str | None = None  # continue this session (a retry) instead of starting a new one
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call the agent asked for, and what overseer's guard decided about it."""
+
+    tool_use_id: str
+    name: str
+    input: dict[str, Any]
+    allowed: bool = True
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """One thing the agent did. `kind` is one of: session, text, tool_call, tool_result, result."""
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    session_id: str | None
+    is_error: bool
+    text: str
+    error: str = ""
+    num_turns: int = 0
+    cost_usd: float | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    @property
+    def denied_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(call for call in self.tool_calls if not call.allowed)
+
+
+EventSink = Callable[[AgentEvent], None]
+
+
+class Agent(Protocol):
+    """A coding agent. `run` must emit events as they happen: silence is how hangs are caught."""
+
+    name: ClassVar[str]
+
+    def preflight(self) -> None:
+        """Raise ConfigError now if the agent cannot start (binary missing...)."""
+
+    async def run(self, request: AgentRequest, emit: EventSink) -> AgentResult: ...
