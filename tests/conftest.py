@@ -1,10 +1,79 @@
-"""Fixtures shared by every test."""
+"""Fixtures shared by every test.
+
+End-to-end fixtures drive the real `claude` CLI, real workspaces and the real judge; the model is
+the only fake: the remote Anthropic API cannot be reached from tests (and must not be), so
+`ScriptedAnthropicServer` plays it.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from overseer import demo
+from overseer.cli.app import main
+from overseer.testing import ScriptedAnthropicServer, Turn, claude_environ
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """The demo's small Python project: a stub `word_count` and three tests for it."""
+    path = tmp_path / "project"
+    path.mkdir()
+    demo.create_project(path)
+    return path
+
+
+@pytest.fixture
+def overseer(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+    """Run the `overseer` command in-process and capture what it printed."""
+
+    def run(*args: str) -> Ran:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Ran(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def scripted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[Sequence[Turn]], ScriptedAnthropicServer]]:
+    """Start a scripted model and point a clean environment (no real credentials) at it."""
+    servers: list[ScriptedAnthropicServer] = []
+
+    def start(turns: Sequence[Turn]) -> ScriptedAnthropicServer:
+        server = ScriptedAnthropicServer(turns).__enter__()
+        servers.append(server)
+        clean = claude_environ(os.environ, server.url, tmp_path / "claude-config")
+        for name in list(os.environ):
+            if name not in clean:
+                monkeypatch.delenv(name)
+        for name, value in clean.items():
+            monkeypatch.setenv(name, value)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,20 @@
+"""Test helpers that ship with overseer, for its own tests and for users testing their policies.
+
+`ScriptedAnthropicServer` speaks the Anthropic Messages API from a script, so the real `claude`
+CLI can be driven offline; `claude_environ` gives the CLI a clean environment pointed at it.
+"""
+
+from overseer.testing.environment import DUMMY_API_KEY, claude_environ, without_model_credentials
+from overseer.testing.scripted_api import Say, ScriptedAnthropicServer, Turn, Use, api_error, turn
+
+__all__ = [
+    "DUMMY_API_KEY",
+    "Say",
+    "ScriptedAnthropicServer",
+    "Turn",
+    "Use",
+    "api_error",
+    "claude_environ",
+    "turn",
+    "without_model_credentials",
+]

@@ -13,7 +13,7 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -42,6 +42,7 @@ class Turn:
     blocks: tuple[Say | Use, ...] = ()
     status: int = 200
     error: str = ""
+    times: int = 1  # answer this many requests with this turn (the CLI retries some errors itself)
 
     @property
     def stop_reason(self) -> str:
@@ -52,8 +53,8 @@ def turn(*blocks: Say | Use) -> Turn:
     return Turn(blocks=blocks)
 
 
-def api_error(status: int, message: str) -> Turn:
-    return Turn(status=status, error=message)
+def api_error(status: int, message: str, *, times: int = 1) -> Turn:
+    return Turn(status=status, error=message, times=times)
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
@@ -81,7 +82,12 @@ class _Script:
             self.agent_requests.append(body)
             if not self.turns:
                 return api_error(400, "scripted server: the script has no more turns")
-            return self.turns.pop(0)
+            head = self.turns[0]
+            if head.times > 1:
+                self.turns[0] = replace(head, times=head.times - 1)
+            else:
+                self.turns.pop(0)
+            return head
 
     def new_id(self, prefix: str) -> str:
         with self.lock:
@@ -167,9 +173,13 @@ class _Handler(BaseHTTPRequestHandler):
             empty = {**block, "input": {}}
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
         self.wfile.write(
-            _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty})
+            _sse(
+                "content_block_start", {"type": "content_block_start", "index": index, "content_block": empty}
+            )
         )
-        self.wfile.write(_sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+        self.wfile.write(
+            _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+        )
         self.wfile.write(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:

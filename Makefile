@@ -1,0 +1,46 @@
+# The two Quick start commands are `make demo` and `make test`; both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .uv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+# llama-cpp-python builds from source once (about 5 minutes on 2 cores), then uv's cache has it.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: setup demo test lint bench lock clean system-packages
+
+setup: $(VENV)/.synced
+
+system-packages:
+	@command -v git >/dev/null && command -v cmake >/dev/null && command -v g++ >/dev/null || \
+		{ apt-get update && apt-get install -y --no-install-recommends git cmake g++ make; }
+
+$(UV): | system-packages
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+demo: setup
+	$(BIN)/overseer demo
+
+test: setup lint
+	$(BIN)/pytest --cov=overseer --cov-report=term:skip-covered -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+lock: $(UV)
+	$(UV) lock
+
+clean:
+	rm -rf .uv $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,3 @@
+from overseer.cli.app import entry
+
+entry()

@@ -1,0 +1,69 @@
+"""The `overseer` command: the Typer app and the one place errors become a line and an exit code.
+
+Exit codes: 0 completed, 1 failed, 2 usage or configuration error, 3 waiting for a human,
+130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+
+import typer
+from rich.console import Console
+
+from overseer.cli import demo, run, tasks, workspace
+from overseer.errors import OverseerError
+
+EXIT_INTERRUPTED = 130
+INTERRUPTED = "interrupted: the running attempt is marked interrupted; `overseer run` goes on from there"
+
+app = typer.Typer(
+    name="overseer",
+    help="Supervise a coding agent with a local LLM: every attempt is judged on evidence "
+    "(the diff, the tests, the tool calls), not on the agent's word.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("init")(workspace.init)
+app.add_typer(tasks.app, name="task")
+app.command("run")(run.run)
+app.command("do")(run.do)
+app.command("status")(workspace.status)
+app.command("resolve")(workspace.resolve)
+app.command("demo")(demo.demo)
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """Global options (read again in `main`, which handles errors)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code; every OverseerError becomes one line here."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    err = Console(stderr=True, highlight=False)
+    try:
+        app(args=args, prog_name="overseer")  # standalone: usage errors print and exit 2
+    except SystemExit as exc:  # commands end with typer.Exit(code); Typer turns Ctrl-C into 130
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == EXIT_INTERRUPTED:
+            err.print(INTERRUPTED)
+        return code
+    except KeyboardInterrupt:
+        err.print(INTERRUPTED)
+        return EXIT_INTERRUPTED
+    except OverseerError as exc:
+        if "--debug" in args:
+            traceback.print_exc()
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        return exc.exit_code
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Rich rendering for people: progress while attempts run, and what a task came to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from overseer.agents.base import AgentEvent
+from overseer.state.models import Task
+from overseer.supervise.evidence import Outcome, Verdict
+
+_SEVERITY_STYLE = {"blocking": "red", "warning": "yellow", "info": "dim"}
+_STATUS_STYLE = {"completed": "green", "needs_human": "yellow", "failed": "red", "abandoned": "dim"}
+
+
+class ConsoleReporter:
+    """Progress on stderr, so that stdout stays clean for --json."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def attempt_started(self, task: Task, number: int) -> None:
+        self.console.print(f"[bold]task {task.id}[/] attempt {number}: the agent is working...")
+
+    def agent_event(self, event: AgentEvent) -> None:
+        if event.kind == "tool_call":
+            target = event.data["input"].get("file_path") or event.data["input"].get("command", "")
+            mark = "->" if event.data["allowed"] else "[red]refused[/]"
+            self.console.print(f"  {mark} {event.data['tool']} {escape(str(target))[:100]}")
+        elif event.kind == "result" and event.data.get("is_error"):
+            self.console.print(f"  [red]agent error:[/] {escape(str(event.data.get('text', '')))[:160]}")
+
+    def attempt_judged(
+        self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None
+    ) -> None:
+        if verdict is None or outcome is None:
+            return
+        self.console.print(
+            f"  judged: [bold]{outcome.decision.value}[/] (confidence {verdict.confidence:.2f})"
+        )
+        for finding in verdict.findings:
+            style = _SEVERITY_STYLE.get(finding.severity.value, "")
+            self.console.print(f"    [{style}]{finding.severity.value}[/] {escape(finding.message)[:300]}")
+
+
+def render_task(console: Console, summary: dict[str, Any]) -> None:
+    status = summary["status"]
+    style = _STATUS_STYLE.get(status, "")
+    console.print(f"[bold]task {summary['task_id']}[/] [{style}]{status}[/]  {escape(summary['text'])}")
+    if summary["history"]:
+        console.print(_attempts_table(summary["history"]))
+    if summary["files_changed"]:
+        console.print("files changed: " + ", ".join(summary["files_changed"]))
+    if summary["error"]:
+        console.print(f"[yellow]why:[/] {escape(summary['error'])}")
+
+
+def _attempts_table(history: list[dict[str, Any]]) -> Table:
+    table = Table(show_header=True, header_style="bold", expand=False)
+    for column in ("#", "attempt", "decision", "confidence", "files", "findings"):
+        table.add_column(column)
+    for attempt in history:
+        confidence = attempt["confidence"]
+        table.add_row(
+            str(attempt["number"]),
+            attempt["status"],
+            attempt["decision"] or "-",
+            f"{confidence:.2f}" if confidence is not None else "-",
+            "\n".join(c["path"] for c in attempt["files_changed"]) or "-",
+            "\n".join(_finding_line(f) for f in attempt["findings"]) or "-",
+        )
+    return table
+
+
+def _finding_line(finding: dict[str, Any]) -> str:
+    style = _SEVERITY_STYLE.get(finding["severity"], "")
+    message = finding["message"].splitlines()[0] if finding["message"] else ""
+    return f"[{style}]{finding['code']}[/]: {escape(message)[:120]}"
+
+
+def render_task_list(console: Console, tasks: list[dict[str, Any]]) -> None:
+    table = Table(show_header=True, header_style="bold")
+    for column in ("id", "status", "priority", "depends on", "attempts", "task"):
+        table.add_column(column)
+    for task in tasks:
+        style = _STATUS_STYLE.get(task["status"], "")
+        deps = ", ".join(str(d) for d in task["depends_on"]) or "-"
+        table.add_row(
+            str(task["id"]),
+            f"[{style}]{task['status']}[/]",
+            str(task["priority"]),
+            deps,
+            str(task["attempts"]),
+            escape(task["text"]),
+        )
+    console.print(table)

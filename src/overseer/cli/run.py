@@ -1,0 +1,79 @@
+"""`overseer run` and `overseer do`: attempts, supervised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from overseer.cli.common import JsonOption, WorkspaceOption, exit_code, open_ws, print_json, stderr, stdout
+from overseer.cli.render import ConsoleReporter, render_task
+from overseer.orchestrator import Reporter, SilentReporter
+from overseer.plugins import Registry
+from overseer.report import task_summary
+from overseer.runtime import Workspace, build_orchestrator
+from overseer.state.models import TaskStatus
+
+
+def _reporter(json_output: bool) -> Reporter:
+    return SilentReporter() if json_output else ConsoleReporter(stderr())
+
+
+def run(
+    task_id: int | None = typer.Argument(None, help="Run only this task (default: every pending task)."),
+    workspace: Path = WorkspaceOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Run pending tasks in dependency and priority order, each until it is settled.
+
+    Exits 3 while any task waits for a human (answer it with `overseer resolve`).
+    """
+    with open_ws(workspace) as ws:
+        if task_id is not None:
+            ws.store.get_task(task_id)  # an unknown id fails before anything starts
+        orchestrator = build_orchestrator(ws, Registry.from_entry_points(), _reporter(json_output))
+        ran = orchestrator.run([task_id] if task_id is not None else None)
+        summaries = [task_summary(ws.store, t) for t in ran]
+        statuses = [t.status for t in ws.store.list_tasks(ws.project_id)]
+        waiting = [t.id for t in ws.store.list_tasks(ws.project_id) if t.status is TaskStatus.NEEDS_HUMAN]
+    if json_output:
+        print_json({"tasks": summaries, "waiting_for_human": waiting})
+    else:
+        _print_run(summaries, waiting)
+    raise typer.Exit(exit_code([*(s["status"] for s in summaries), *statuses]))
+
+
+def _print_run(summaries: list[dict[str, object]], waiting: list[int]) -> None:
+    console = stdout()
+    if not summaries:
+        console.print("nothing to run: no pending task is ready")
+    for summary in summaries:
+        render_task(console, summary)
+    if waiting:
+        ids = ", ".join(str(t) for t in waiting)
+        console.print(
+            f"waiting for a human: task {ids}; answer with `overseer resolve ID --accept|--retry|--abandon`"
+        )
+
+
+def do(
+    text: str = typer.Argument(..., help="What the agent should do."),
+    workspace: Path = WorkspaceOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Add one task and run it to its end: completed (0), failed (1) or waiting for a human (3)."""
+    with open_ws(workspace, create=True) as ws:
+        code = run_one(ws, text, json_output=json_output)
+    raise typer.Exit(code)
+
+
+def run_one(ws: Workspace, text: str, *, json_output: bool) -> int:
+    orchestrator = build_orchestrator(ws, Registry.from_entry_points(), _reporter(json_output))
+    task = ws.store.add_task(ws.project_id, text)
+    orchestrator.run_task(task.id)
+    summary = task_summary(ws.store, task.id)
+    if json_output:
+        print_json(summary)
+    else:
+        render_task(stdout(), summary)
+    return exit_code([summary["status"]])

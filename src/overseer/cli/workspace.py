@@ -1,0 +1,70 @@
+"""`overseer init`, `status` and `resolve`: the workspace and the human's answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from overseer.cli.common import JsonOption, WorkspaceOption, open_ws, print_json, stdout
+from overseer.cli.render import render_task
+from overseer.errors import UsageError
+from overseer.report import task_summary
+from overseer.state.models import TaskStatus
+
+
+def init(
+    directory: Path = typer.Argument(Path("."), help="The project directory (default: the current one)."),
+) -> None:
+    """Create overseer's state (.overseer/) in a project directory."""
+    with open_ws(directory, create=True) as ws:
+        stdout().print(f"overseer state in {ws.path / '.overseer'} (database: {ws.database})")
+
+
+def status(
+    task_id: int | None = typer.Argument(None, help="One task (default: all of them)."),
+    workspace: Path = WorkspaceOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Show what tasks came to: attempts, findings, decisions, confidence, files changed."""
+    with open_ws(workspace) as ws:
+        ids = [task_id] if task_id is not None else [t.id for t in ws.store.list_tasks(ws.project_id)]
+        summaries = [task_summary(ws.store, t) for t in ids]
+        database = ws.database
+    if json_output:
+        print_json(summaries[0] if task_id is not None else {"tasks": summaries, "database": database})
+    else:
+        console = stdout()
+        for summary in summaries:
+            render_task(console, summary)
+        if not summaries:
+            console.print("no tasks yet")
+        console.print(f"[dim]state: {database}[/]")
+
+
+def resolve(
+    task_id: int = typer.Argument(..., help="A task waiting for a human."),
+    accept: bool = typer.Option(False, "--accept", help="Accept the work as it is: the task is completed."),
+    retry: str | None = typer.Option(None, "--retry", metavar="GUIDANCE", help="Send it back with guidance."),
+    abandon: bool = typer.Option(False, "--abandon", help="Give the task up."),
+    workspace: Path = WorkspaceOption,
+) -> None:
+    """Answer a task that waits for a human; the next `overseer run` goes on from there."""
+    if sum([accept, retry is not None, abandon]) != 1:
+        raise UsageError("say exactly one of --accept, --retry GUIDANCE or --abandon")
+    with open_ws(workspace) as ws:
+        task = ws.store.get_task(task_id)
+        if task.status is not TaskStatus.NEEDS_HUMAN:
+            raise UsageError(f"task {task_id} is not waiting for a human (it is {task.status.value})")
+        if retry is not None:
+            ws.store.set_guidance(task_id, retry)
+            ws.store.reset_budget(task_id)
+            ws.store.set_task_status(task_id, TaskStatus.PENDING)
+            message = "sent back with your guidance; `overseer run` continues it"
+        elif accept:
+            ws.store.set_task_status(task_id, TaskStatus.COMPLETED)
+            message = "accepted: completed"
+        else:
+            ws.store.set_task_status(task_id, TaskStatus.ABANDONED)
+            message = "abandoned"
+    stdout().print(f"task {task_id}: {message}")

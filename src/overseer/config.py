@@ -1,0 +1,139 @@
+"""Configuration: pydantic models, merged from layers in a fixed order (later wins):
+
+1. packaged defaults (`overseer/defaults.yaml`)
+2. the user's file (`$XDG_CONFIG_HOME/overseer/config.yaml`, or the platform's config dir)
+3. the workspace's file (`<workspace>/.overseer/config.yaml`)
+4. `OVERSEER_*` environment variables, `__` between levels: OVERSEER_LIMITS__MAX_ATTEMPTS=5
+5. command-line flags
+
+Each plugin validates its own `options` with its own model (see `plugins.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from overseer.errors import ConfigError
+from overseer.supervise.gates import GatesConfig
+
+ENV_PREFIX = "OVERSEER_"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginChoice(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Limits(_Strict):
+    max_attempts: int = Field(default=3, ge=1)
+    attempt_timeout_s: float = Field(default=900, gt=0)
+    silence_timeout_s: float = Field(default=300, gt=0)
+
+
+class DecideConfig(_Strict):
+    proceed_threshold: float = Field(default=0.7, ge=0, le=1)
+
+
+class StoreConfig(_Strict):
+    url: str | None = None
+    busy_timeout_s: float = Field(default=5, ge=0)
+
+
+class OverseerConfig(_Strict):
+    agent: PluginChoice
+    supervisor: PluginChoice
+    limits: Limits = Field(default_factory=Limits)
+    decide: DecideConfig = Field(default_factory=DecideConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+
+
+def user_config_file() -> Path:
+    return Path(platformdirs.user_config_dir("overseer")) / "config.yaml"
+
+
+def workspace_config_file(workspace: Path) -> Path:
+    return workspace / ".overseer" / "config.yaml"
+
+
+def load_config(
+    workspace: Path, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> OverseerConfig:
+    files = [user_config_file(), workspace_config_file(workspace)]
+    merged = _packaged_defaults()
+    for path in files:
+        merged = deep_merge(merged, _read_yaml(path))
+    merged = deep_merge(merged, env_layer(environ))
+    merged = deep_merge(merged, dict(overrides or {}))
+    try:
+        return OverseerConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise config_error(exc, "", files) from exc
+
+
+def config_error(exc: ValidationError, prefix: str, files: list[Path] | None = None) -> ConfigError:
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    sources = ", ".join(str(p) for p in files or [] if p.exists()) or "defaults and OVERSEER_* environment"
+    return ConfigError(f"invalid configuration: {key}: {first['msg']}", hint=f"check {sources}")
+
+
+def deep_merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """OVERSEER_A__B=value -> {"a": {"b": value}}; values are read as YAML scalars (5, true, [x])."""
+    layer: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "OVERSEER_CONFIG":
+            continue
+        *parents, leaf = name[len(ENV_PREFIX) :].lower().split("__")
+        node = layer
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _scalar(raw, name)
+    return layer
+
+
+def _scalar(raw: str, name: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid value in {name}", hint=str(exc).splitlines()[0]) from exc
+
+
+def _packaged_defaults() -> dict[str, Any]:
+    text = resources.files("overseer").joinpath("defaults.yaml").read_text(encoding="utf-8")
+    return dict(yaml.safe_load(text))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError("configuration file is not valid YAML", path=str(path), hint=str(exc)) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("configuration file must hold a mapping", path=str(path))
+    return data

@@ -1,0 +1,271 @@
+"""The loop: for each task, attempt -> evidence -> verdict -> decision, until it is settled.
+
+One attempt: checkpoint the workspace, record the attempt (persist before acting), run the agent
+under overseer's own timeouts while the watcher and the event log follow it, checkpoint again,
+build the Evidence, judge it, decide. The attempt's outcome is written in a `finally`: whatever
+escapes (Ctrl-C, a crash of the agent), the attempt is never left looking like it is running.
+Only this loop writes to the store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+
+from overseer.agents.base import Agent, AgentEvent, AgentRequest, AgentResult
+from overseer.config import Limits
+from overseer.errors import AgentError
+from overseer.schedule import plan
+from overseer.state.models import AttemptStatus, Task, TaskStatus
+from overseer.state.store import Store
+from overseer.supervise.context import workspace_files
+from overseer.supervise.decide import DecisionEngine
+from overseer.supervise.evidence import Decision, Evidence, FileChange, Outcome, Verdict
+from overseer.supervise.judge import Judge
+from overseer.supervise.prompts import render
+from overseer.workspace.checkpoints import Checkpoints
+from overseer.workspace.watcher import WatchedChange, WorkspaceWatcher
+
+_SETTLED = {
+    Decision.PROCEED: TaskStatus.COMPLETED,
+    Decision.CLARIFY: TaskStatus.NEEDS_HUMAN,
+    Decision.ESCALATE: TaskStatus.NEEDS_HUMAN,
+}
+
+
+class Reporter(Protocol):
+    """Progress for people; the orchestrator never prints."""
+
+    def attempt_started(self, task: Task, number: int) -> None: ...
+    def agent_event(self, event: AgentEvent) -> None: ...
+    def attempt_judged(
+        self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None
+    ) -> None: ...
+
+
+class SilentReporter:
+    def attempt_started(self, task: Task, number: int) -> None:
+        return None
+
+    def agent_event(self, event: AgentEvent) -> None:
+        return None
+
+    def attempt_judged(
+        self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None
+    ) -> None:
+        return None
+
+
+@dataclass
+class _AttemptRecord:
+    """What finish_attempt writes; starts pessimistic so an escape is recorded as an interruption."""
+
+    status: AttemptStatus = AttemptStatus.INTERRUPTED
+    result: AgentResult | None = None
+    error: str = ""
+    checkpoint_after: str | None = None
+    changes: tuple[FileChange, ...] = ()
+    verdict: Verdict | None = None
+    outcome: Outcome | None = None
+
+
+@dataclass
+class _Liveness:
+    """When the agent was last heard from, and the session it reported."""
+
+    last: float = field(default_factory=time.monotonic)
+    session_id: str | None = None
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        project_id: int,
+        workspace: Path,
+        agent: Agent,
+        judge: Judge,
+        decider: DecisionEngine,
+        limits: Limits,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.store = store
+        self.project_id = project_id
+        self.workspace = workspace
+        self.agent = agent
+        self.judge = judge
+        self.decider = decider
+        self.limits = limits
+        self.reporter = reporter or SilentReporter()
+        self.checkpoints = Checkpoints(workspace)
+
+    def run(self, task_ids: Sequence[int] | None = None) -> list[int]:
+        """Run pending tasks (all, or those named) in dependency and priority order; return those run."""
+        self.store.recover_interrupted(self.project_id)
+        tasks = {t.id: t for t in self.store.list_tasks(self.project_id)}
+        wanted = set(task_ids) if task_ids is not None else set(tasks)
+        ran: list[int] = []
+        for task_id in plan(
+            {t.id: t.priority for t in tasks.values()}, self.store.dependencies(self.project_id)
+        ):
+            task = self.store.get_task(task_id)
+            if task_id in wanted and task.status is TaskStatus.PENDING and self._dependencies_done(task_id):
+                self.run_task(task_id)
+                ran.append(task_id)
+        return ran
+
+    def _dependencies_done(self, task_id: int) -> bool:
+        needed = self.store.dependencies(self.project_id).get(task_id, set())
+        return all(self.store.get_task(dep).status is TaskStatus.COMPLETED for dep in needed)
+
+    def run_task(self, task_id: int) -> TaskStatus:
+        task = self.store.get_task(task_id)
+        prompt = self._first_prompt(task)
+        while True:
+            number = self._next_number(task_id)
+            outcome = self._attempt(task, number, prompt)
+            task = self.store.get_task(task_id)
+            if outcome.decision is Decision.RETRY:
+                prompt = render("retry.j2", feedback=outcome.feedback, guidance="")
+                continue
+            status = _SETTLED[outcome.decision]
+            self.store.set_task_status(task_id, status, brief=outcome.brief or None)
+            self.store.set_guidance(task_id, None)
+            return status
+
+    def _first_prompt(self, task: Task) -> str:
+        if task.session_id and task.guidance:  # a human sent it back: continue the same conversation
+            return render(
+                "retry.j2",
+                feedback="The developer reviewed your work and asks for more.",
+                guidance=task.guidance,
+            )
+        return render(
+            "task.j2",
+            task=task.text,
+            workspace=self.workspace,
+            files=workspace_files(self.workspace),
+            guidance=task.guidance or "",
+        )
+
+    def _next_number(self, task_id: int) -> int:
+        attempts = self.store.attempts(task_id)
+        return attempts[-1].number + 1 if attempts else 1
+
+    def _attempt(self, task: Task, number: int, prompt: str) -> Outcome:
+        before = self.checkpoints.snapshot(f"task {task.id} attempt {number}: before")
+        attempt = self.store.start_attempt(task.id, number=number, prompt=prompt, checkpoint_before=before)
+        self.store.set_task_status(task.id, TaskStatus.RUNNING)
+        self.reporter.attempt_started(task, number)
+        record = _AttemptRecord()
+        try:
+            self._run_and_judge(task, number, attempt.id, prompt, before, record)
+        except AgentError as exc:
+            record.status, record.error = AttemptStatus.ERROR, str(exc)
+            self.store.set_task_status(task.id, TaskStatus.FAILED, brief=str(exc))
+            raise
+        except BaseException:
+            # Ctrl-C or a crash: the attempt is marked interrupted and the task can run again.
+            self.store.set_task_status(task.id, TaskStatus.PENDING)
+            raise
+        finally:
+            self._finish(attempt.id, record)
+        self.reporter.attempt_judged(task, number, record.verdict, record.outcome)
+        assert record.outcome is not None
+        return record.outcome
+
+    def _run_and_judge(
+        self, task: Task, number: int, attempt_id: int, prompt: str, before: str, record: _AttemptRecord
+    ) -> None:
+        request = AgentRequest(prompt=prompt, workspace=self.workspace, session_id=task.session_id)
+        watched: list[WatchedChange] = []
+        lock = threading.Lock()
+
+        def on_change(change: WatchedChange) -> None:  # called on the watcher's thread
+            with lock:
+                watched.append(change)
+
+        with WorkspaceWatcher(self.workspace, on_change):
+            result, timed_out = anyio.run(self._run_agent, request, attempt_id)
+        for change in watched:
+            self.store.add_event(attempt_id, "file", {"path": change.path, "kind": change.kind})
+        if result.session_id and result.session_id != task.session_id:
+            self.store.set_task_session(task.id, result.session_id)
+        record.result = result
+        record.checkpoint_after = self.checkpoints.snapshot(f"task {task.id} attempt {number}: after")
+        record.changes = self.checkpoints.changes(before, record.checkpoint_after)
+        evidence = Evidence(
+            task=task.text,
+            attempt=number,
+            workspace=self.workspace,
+            result=result,
+            changes=record.changes,
+            diff=self.checkpoints.diff(before, record.checkpoint_after),
+            timed_out=timed_out,
+        )
+        record.verdict = self.judge.judge(evidence)
+        record.outcome = self.decider.decide(record.verdict, number - task.budget_start + 1)
+        record.status = AttemptStatus.TIMED_OUT if timed_out else AttemptStatus.FINISHED
+
+    async def _run_agent(self, request: AgentRequest, attempt_id: int) -> tuple[AgentResult, str]:
+        """Run the agent under the wall-clock and silence limits: (result, "" | "wall" | "silence")."""
+        liveness = _Liveness(session_id=request.session_id)
+
+        def emit(event: AgentEvent) -> None:
+            liveness.last = time.monotonic()
+            if event.kind == "session":
+                liveness.session_id = event.data.get("session_id") or liveness.session_id
+            self.store.add_event(attempt_id, event.kind, event.data)
+            self.reporter.agent_event(event)
+
+        results: list[AgentResult] = []
+        timeouts: list[str] = []
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._watch, liveness, group.cancel_scope, timeouts)
+                results.append(await self.agent.run(request, emit))
+                group.cancel_scope.cancel()
+        except BaseExceptionGroup as errors:  # anyio groups what a task raised; callers want the error itself
+            raise _first_leaf(errors) from None
+        if results:
+            return results[0], ""
+        return AgentResult(session_id=liveness.session_id, is_error=False, text=""), timeouts[0]
+
+    async def _watch(self, liveness: _Liveness, scope: anyio.CancelScope, timeouts: list[str]) -> None:
+        """Cancel the agent when it runs too long or goes silent; cancelling its scope ends the CLI."""
+        started = time.monotonic()
+        while not timeouts:
+            await anyio.sleep(0.1)
+            now = time.monotonic()
+            if now - started > self.limits.attempt_timeout_s:
+                timeouts.append("wall")
+            elif now - liveness.last > self.limits.silence_timeout_s:
+                timeouts.append("silence")
+        scope.cancel()
+
+    def _finish(self, attempt_id: int, record: _AttemptRecord) -> None:
+        result = record.result
+        self.store.finish_attempt(
+            attempt_id,
+            status=record.status,
+            session_id=result.session_id if result else None,
+            result_text=result.text if result else "",
+            error=record.error or (result.error if result else ""),
+            cost_usd=result.cost_usd if result else None,
+            checkpoint_after=record.checkpoint_after,
+            changes=record.changes,
+            verdict=record.verdict,
+            outcome=record.outcome,
+        )
+
+
+def _first_leaf(errors: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = errors.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

@@ -1,0 +1,50 @@
+"""What a task came to, as plain data: the one shape `do --json`, `run --json` and `status` print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from overseer.state.models import Attempt, TaskStatus
+from overseer.state.store import Store
+
+
+def attempt_summary(store: Store, attempt: Attempt) -> dict[str, Any]:
+    decision = store.decision(attempt.id)
+    return {
+        "number": attempt.number,
+        "status": attempt.status.value,
+        "decision": decision.decision if decision else None,
+        "confidence": decision.confidence if decision else None,
+        "files_changed": [{"path": c.path, "kind": c.kind} for c in store.file_changes(attempt.id)],
+        "findings": [
+            {"stage": f.stage, "code": f.code, "severity": f.severity, "message": f.message}
+            for f in store.findings(attempt.id)
+        ],
+        "feedback": decision.feedback if decision else "",
+        "checkpoint_before": attempt.checkpoint_before,
+        "checkpoint_after": attempt.checkpoint_after,
+        "error": attempt.error or "",
+        "cost_usd": attempt.cost_usd,
+    }
+
+
+def task_summary(store: Store, task_id: int) -> dict[str, Any]:
+    task = store.get_task(task_id)
+    attempts = [attempt_summary(store, a) for a in store.attempts(task_id)]
+    last = attempts[-1] if attempts else None
+    changed = sorted({c["path"] for a in attempts for c in a["files_changed"]})
+    error = task.brief or "" if task.status in (TaskStatus.FAILED, TaskStatus.NEEDS_HUMAN) else ""
+    return {
+        "task_id": task.id,
+        "text": task.text,
+        "status": task.status.value,
+        "priority": task.priority,
+        "attempts": len(attempts),
+        "decision": last["decision"] if last else None,
+        "confidence": last["confidence"] if last else None,
+        "files_changed": changed,
+        "findings": last["findings"] if last else [],
+        "error": error or (last["error"] if last else ""),
+        "session_id": task.session_id,
+        "history": attempts,
+    }

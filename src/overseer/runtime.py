@@ -1,0 +1,108 @@
+"""Start-up: the one factory that opens a workspace and builds what a command needs.
+
+Library objects take explicit arguments; this module is where the configuration, the store and
+the plugins are created, once per command, and passed down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from overseer.config import OverseerConfig, load_config
+from overseer.errors import UsageError
+from overseer.orchestrator import Orchestrator, Reporter
+from overseer.plugins import AGENTS, LLMS, Registry
+from overseer.redact import Redactor
+from overseer.state.store import Store, sqlite_url
+from overseer.supervise.decide import DecisionEngine
+from overseer.supervise.judge import Judge
+from overseer.supervise.review import Reviewer
+
+STATE_DIR = ".overseer"
+
+
+def state_dir(workspace: Path) -> Path:
+    return workspace / STATE_DIR
+
+
+@dataclass
+class Workspace:
+    """An opened workspace: its configuration, its store and its project row."""
+
+    path: Path
+    config: OverseerConfig
+    store: Store
+    project_id: int
+
+    @property
+    def database(self) -> str:
+        return self.config.store.url or str(state_dir(self.path) / "state.db")
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_workspace(
+    path: Path,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    create: bool = False,
+) -> Workspace:
+    path = path.expanduser().resolve()
+    if not path.is_dir():
+        raise UsageError(
+            "workspace does not exist", path=str(path), hint="create it first, or pass --workspace DIR"
+        )
+    if not state_dir(path).is_dir():
+        if not create:
+            raise UsageError(
+                "no overseer state here", path=str(path), hint=f"run `overseer init {path}` first"
+            )
+        _create_state_dir(path)
+    config = load_config(path, environ, overrides)
+    url = config.store.url or sqlite_url(state_dir(path) / "state.db")
+    store = Store.open(url, redactor=Redactor.from_environ(environ), busy_timeout=config.store.busy_timeout_s)
+    try:
+        project_id = store.ensure_project(path).id
+    except BaseException:
+        store.close()
+        raise
+    return Workspace(path, config, store, project_id)
+
+
+def _create_state_dir(path: Path) -> None:
+    state = state_dir(path)
+    state.mkdir()
+    # Keep overseer's state out of the user's own git without touching their .gitignore.
+    (state / ".gitignore").write_text("*\n", encoding="utf-8")
+
+
+def build_orchestrator(ws: Workspace, registry: Registry, reporter: Reporter | None = None) -> Orchestrator:
+    """The agent and the supervisor LLM are checked here, before any attempt is recorded."""
+    agent = registry.create(AGENTS, ws.config.agent, "agent")
+    agent.preflight()
+    llm = registry.create(LLMS, ws.config.supervisor, "supervisor")
+    llm.preflight()
+    limits = ws.config.limits
+    return Orchestrator(
+        store=ws.store,
+        project_id=ws.project_id,
+        workspace=ws.path,
+        agent=agent,
+        judge=Judge(ws.config.gates, Reviewer(llm)),
+        decider=DecisionEngine(
+            proceed_threshold=ws.config.decide.proceed_threshold, max_attempts=limits.max_attempts
+        ),
+        limits=limits,
+        reporter=reporter,
+    )

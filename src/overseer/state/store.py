@@ -1,0 +1,328 @@
+"""The store: the one place that reads and writes overseer's state database.
+
+Every public method is one short transaction, so a crash loses at most the step in progress
+and another overseer process is never kept waiting long. Rows come back detached but fully
+loaded (`expire_on_commit=False`, no relationships), so callers use them freely afterwards.
+Every string a person or an agent wrote passes through the redactor on its way in: secrets
+must never reach the database file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from overseer.errors import UsageError
+from overseer.redact import Redactor
+from overseer.state.engine import WRITE_OPTIONS, connect, location, translate_errors, upgrade_if_needed
+from overseer.state.engine import sqlite_url as sqlite_url
+from overseer.state.models import (
+    Attempt,
+    AttemptStatus,
+    DecisionRow,
+    Event,
+    FileChangeRow,
+    FindingRow,
+    Project,
+    Task,
+    TaskDependency,
+    TaskStatus,
+    utcnow,
+)
+from overseer.supervise.evidence import FileChange, Outcome, Verdict
+
+INTERRUPTED_NOTE = "overseer stopped before the attempt finished"
+
+
+class Store:
+    def __init__(self, engine: Engine, *, redactor: Redactor, where: str) -> None:
+        self._engine = engine
+        self._redactor = redactor
+        self._where = where
+        self._reads = sessionmaker(engine, expire_on_commit=False)
+        self._writes = sessionmaker(engine.execution_options(**WRITE_OPTIONS), expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, *, redactor: Redactor, busy_timeout: float = 5.0) -> Store:
+        """Connect, and migrate the schema to the newest revision if it is not there yet."""
+        where = location(url)
+        with translate_errors(where):
+            engine = connect(url, busy_timeout=busy_timeout)
+        try:
+            with translate_errors(where):
+                upgrade_if_needed(engine, where)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, redactor=redactor, where=where)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    # Projects and tasks
+
+    def ensure_project(self, workspace: Path) -> Project:
+        path = str(workspace.resolve())
+        with self._write() as session:
+            project = session.scalar(select(Project).where(Project.workspace == path))
+            if project is None:
+                project = Project(workspace=path)
+                session.add(project)
+                session.flush()
+            return project
+
+    def add_task(
+        self, project_id: int, text: str, *, priority: int = 0, depends_on: Sequence[int] = ()
+    ) -> Task:
+        with self._write() as session:
+            if session.get(Project, project_id) is None:
+                raise UsageError(f"unknown project id {project_id}")
+            _check_dependencies(session, project_id, depends_on)
+            task = Task(project_id=project_id, text=self._redact(text), priority=priority)
+            session.add(task)
+            session.flush()  # assigns task.id for the dependency rows
+            session.add_all(TaskDependency(task_id=task.id, depends_on_id=dep) for dep in set(depends_on))
+            return task
+
+    def get_task(self, task_id: int) -> Task:
+        with self._read() as session:
+            return _task(session, task_id)
+
+    def list_tasks(self, project_id: int) -> list[Task]:
+        with self._read() as session:
+            return list(session.scalars(select(Task).where(Task.project_id == project_id).order_by(Task.id)))
+
+    def dependencies(self, project_id: int) -> dict[int, set[int]]:
+        """Task id -> the ids it depends on; every task of the project is a key, even with no dependencies."""
+        with self._read() as session:
+            graph: dict[int, set[int]] = {
+                task_id: set()
+                for task_id in session.scalars(select(Task.id).where(Task.project_id == project_id))
+            }
+            edges = session.execute(
+                select(TaskDependency.task_id, TaskDependency.depends_on_id)
+                .join(Task, Task.id == TaskDependency.task_id)
+                .where(Task.project_id == project_id)
+            )
+            for task_id, depends_on_id in edges:
+                graph[task_id].add(depends_on_id)
+            return graph
+
+    def set_task_status(self, task_id: int, status: TaskStatus, *, brief: str | None = None) -> None:
+        """Move a task; `brief` says why a human is needed and is replaced each time (None clears it)."""
+        with self._write() as session:
+            task = _task(session, task_id)
+            task.status = status
+            task.brief = self._redact_optional(brief)
+
+    def set_task_session(self, task_id: int, session_id: str | None) -> None:
+        with self._write() as session:
+            _task(session, task_id).session_id = session_id
+
+    def set_guidance(self, task_id: int, guidance: str | None) -> None:
+        with self._write() as session:
+            _task(session, task_id).guidance = self._redact_optional(guidance)
+
+    def reset_budget(self, task_id: int) -> None:
+        """Count max_attempts afresh from the next attempt (a human said: try again)."""
+        with self._write() as session:
+            task = _task(session, task_id)
+            last = session.scalar(select(func.max(Attempt.number)).where(Attempt.task_id == task_id))
+            task.budget_start = (last or 0) + 1
+
+    # Attempts
+
+    def start_attempt(self, task_id: int, *, number: int, prompt: str, checkpoint_before: str) -> Attempt:
+        """Record an attempt as running; committed on return, before the agent is started."""
+        with self._write() as session:
+            _task(session, task_id)
+            attempt = Attempt(
+                task_id=task_id,
+                number=number,
+                status=AttemptStatus.RUNNING,
+                prompt=self._redact(prompt),
+                checkpoint_before=checkpoint_before,
+            )
+            session.add(attempt)
+            session.flush()
+            return attempt
+
+    def add_event(self, attempt_id: int, kind: str, data: dict[str, Any]) -> None:
+        with self._write() as session:
+            _attempt(session, attempt_id)
+            last = session.scalar(select(func.max(Event.seq)).where(Event.attempt_id == attempt_id))
+            session.add(
+                Event(
+                    attempt_id=attempt_id,
+                    seq=(last or 0) + 1,
+                    kind=kind,
+                    data=self._redactor.redact_data(data),
+                )
+            )
+
+    def finish_attempt(
+        self,
+        attempt_id: int,
+        *,
+        status: AttemptStatus,
+        session_id: str | None,
+        result_text: str,
+        error: str,
+        cost_usd: float | None,
+        checkpoint_after: str | None,
+        changes: Sequence[FileChange],
+        verdict: Verdict | None,
+        outcome: Outcome | None,
+    ) -> None:
+        """Record how an attempt ended and what was made of it, all in one transaction."""
+        with self._write() as session:
+            attempt = _attempt(session, attempt_id)
+            attempt.status = status
+            attempt.session_id = session_id
+            attempt.result_text = self._redact(result_text)
+            attempt.error = self._redact(error)
+            attempt.cost_usd = cost_usd
+            attempt.checkpoint_after = checkpoint_after
+            attempt.finished_at = utcnow()
+            session.add_all(_change_row(attempt_id, change) for change in changes)
+            if verdict is not None:
+                session.add_all(self._finding_rows(attempt_id, verdict))
+            if outcome is not None:
+                session.add(self._decision_row(attempt_id, verdict, outcome))
+
+    def attempts(self, task_id: int) -> list[Attempt]:
+        with self._read() as session:
+            query = select(Attempt).where(Attempt.task_id == task_id).order_by(Attempt.number)
+            return list(session.scalars(query))
+
+    def events(self, attempt_id: int) -> list[Event]:
+        with self._read() as session:
+            return list(
+                session.scalars(select(Event).where(Event.attempt_id == attempt_id).order_by(Event.seq))
+            )
+
+    def file_changes(self, attempt_id: int) -> list[FileChangeRow]:
+        with self._read() as session:
+            query = (
+                select(FileChangeRow).where(FileChangeRow.attempt_id == attempt_id).order_by(FileChangeRow.id)
+            )
+            return list(session.scalars(query))
+
+    def findings(self, attempt_id: int) -> list[FindingRow]:
+        with self._read() as session:
+            query = select(FindingRow).where(FindingRow.attempt_id == attempt_id).order_by(FindingRow.id)
+            return list(session.scalars(query))
+
+    def decision(self, attempt_id: int) -> DecisionRow | None:
+        with self._read() as session:
+            return session.scalar(select(DecisionRow).where(DecisionRow.attempt_id == attempt_id))
+
+    def recover_interrupted(self, project_id: int) -> list[int]:
+        """Close what a crashed or killed overseer left running; returns the interrupted attempt ids.
+
+        Call it only while no other overseer works on the project. Every running task of the
+        project goes back to pending, including one whose process died before its attempt
+        was recorded: nothing can be running any more.
+        """
+        now = utcnow()
+        with self._write() as session:
+            stale = session.scalars(
+                select(Attempt)
+                .join(Task, Task.id == Attempt.task_id)
+                .where(Task.project_id == project_id, Attempt.status == AttemptStatus.RUNNING)
+                .order_by(Attempt.id)
+            ).all()
+            for attempt in stale:
+                attempt.status = AttemptStatus.INTERRUPTED
+                attempt.finished_at = now
+                attempt.error = attempt.error or INTERRUPTED_NOTE
+            session.execute(
+                update(Task)
+                .where(Task.project_id == project_id, Task.status == TaskStatus.RUNNING)
+                .values(status=TaskStatus.PENDING, updated_at=now)
+            )
+            return [attempt.id for attempt in stale]
+
+    # Helpers
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with translate_errors(self._where), self._reads.begin() as session:
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        # translate_errors is outermost so that a failed COMMIT is translated too.
+        with translate_errors(self._where), self._writes.begin() as session:
+            yield session
+
+    def _redact(self, text: str) -> str:
+        return self._redactor.redact(text)
+
+    def _redact_optional(self, text: str | None) -> str | None:
+        return None if text is None else self._redactor.redact(text)
+
+    def _finding_rows(self, attempt_id: int, verdict: Verdict) -> Iterator[FindingRow]:
+        for finding in verdict.findings:
+            yield FindingRow(
+                attempt_id=attempt_id,
+                stage=finding.stage,
+                code=finding.code,
+                severity=finding.severity,
+                message=self._redact(finding.message),
+            )
+
+    def _decision_row(self, attempt_id: int, verdict: Verdict | None, outcome: Outcome) -> DecisionRow:
+        return DecisionRow(
+            attempt_id=attempt_id,
+            decision=outcome.decision,
+            confidence=None if verdict is None else verdict.confidence,
+            feedback=self._redact(outcome.feedback),
+            brief=self._redact(outcome.brief),
+        )
+
+
+def _task(session: Session, task_id: int) -> Task:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise UsageError(f"unknown task id {task_id}", hint="see `overseer task list`")
+    return task
+
+
+def _attempt(session: Session, attempt_id: int) -> Attempt:
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise UsageError(f"unknown attempt id {attempt_id}")
+    return attempt
+
+
+def _check_dependencies(session: Session, project_id: int, depends_on: Sequence[int]) -> None:
+    wanted = set(depends_on)
+    if not wanted:
+        return
+    found = set(session.scalars(select(Task.id).where(Task.project_id == project_id, Task.id.in_(wanted))))
+    if missing := sorted(wanted - found):
+        names = ", ".join(map(str, missing))
+        raise UsageError(f"unknown dependency task id {names}", hint="see `overseer task list`")
+
+
+def _change_row(attempt_id: int, change: FileChange) -> FileChangeRow:
+    return FileChangeRow(
+        attempt_id=attempt_id,
+        path=change.path,
+        kind=change.kind,
+        sha_before=change.sha_before,
+        sha_after=change.sha_after,
+    )

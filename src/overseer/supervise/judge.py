@@ -1,0 +1,34 @@
+"""The judge: runs the stages in order over one Evidence record and returns one Verdict.
+
+validation -> quality gates -> LLM review -> confidence. Each stage adds findings; none reaches
+back. The review is skipped when a blocking finding already decides the attempt: a small model's
+opinion cannot rescue it, and skipping it saves seconds on every failed attempt.
+"""
+
+from __future__ import annotations
+
+from overseer.supervise.claims import read_claims
+from overseer.supervise.confidence import confidence
+from overseer.supervise.evidence import Evidence, Finding, Severity, Verdict
+from overseer.supervise.gates import GatesConfig, run_gates
+from overseer.supervise.review import Reviewer
+from overseer.supervise.validate import contradictions, validate
+
+
+class Judge:
+    def __init__(self, gates: GatesConfig, reviewer: Reviewer) -> None:
+        self.gates = gates
+        self.reviewer = reviewer
+
+    def judge(self, evidence: Evidence) -> Verdict:
+        claims = read_claims(evidence.result.text)
+        findings: list[Finding] = list(validate(evidence, claims))
+        if evidence.result.is_error or evidence.timed_out:
+            return Verdict(tuple(findings), confidence=confidence(findings, (), None))
+        gates, gate_findings = run_gates(evidence, self.gates)
+        findings += [*gate_findings, *contradictions(claims, gates)]
+        review = None
+        if not any(f.severity is Severity.BLOCKING for f in findings):
+            review, review_findings = self.reviewer.review(evidence, gates)
+            findings += review_findings
+        return Verdict(tuple(findings), gates, review, confidence(findings, gates, review))

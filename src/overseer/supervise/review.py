@@ -1,0 +1,119 @@
+"""The judge's review stage: the supervising LLM reads the task, the agent's final message, the
+gate results and the diff, and gives its opinion.
+
+The opinion is one signal among the evidence. A rejection is a WARNING, because a small model's
+judgement must never block an attempt on its own; a model that fails to answer costs the review,
+not the attempt (the judge goes on without it). The reviewer knows nothing about which LLM it has:
+it checks the answer's fields itself, since not every provider enforces every schema keyword.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeGuard
+
+from overseer.errors import SupervisorError
+from overseer.llm.base import LLM
+from overseer.supervise.evidence import Evidence, Finding, GateResult, Review, Severity
+from overseer.supervise.prompts import render
+
+STAGE = "review"
+MAX_SCORE = 10
+MAX_REASONS = 3
+MAX_REASON_CHARS = 50
+_MAX_MESSAGE_CHARS = 2000  # the agent's last word matters less than the diff: keep it short
+
+# Every string and array is bounded so a complete answer always fits a small `max_tokens`: a
+# grammar-constrained model that rambles is cut off mid-JSON otherwise. The score's `enum` is what
+# llama.cpp's grammar enforces (it ignores minimum/maximum); minimum/maximum serve other providers.
+REVIEW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "approve": {"type": "boolean"},
+        "score": {"type": "integer", "minimum": 0, "maximum": MAX_SCORE, "enum": list(range(MAX_SCORE + 1))},
+        "reasons": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": MAX_REASON_CHARS},
+            "maxItems": MAX_REASONS,
+        },
+    },
+    "required": ["approve", "score", "reasons"],
+    "additionalProperties": False,
+}
+
+
+class Reviewer:
+    def __init__(self, llm: LLM, *, max_diff_chars: int = 4000) -> None:
+        self._llm = llm
+        self._max_diff_chars = max_diff_chars
+
+    def review(
+        self, evidence: Evidence, gates: Sequence[GateResult]
+    ) -> tuple[Review | None, tuple[Finding, ...]]:
+        system, user = self.prompt(evidence, gates)
+        try:
+            review = _parse_review(self._llm.complete_json(system, user, REVIEW_SCHEMA))
+        except SupervisorError as exc:
+            return None, (_unavailable(exc),)
+        return review, _findings(review)
+
+    def prompt(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[str, str]:
+        """The system and user prompts for this evidence (public so a person can see what was asked)."""
+        user = render(
+            "review.j2",
+            task=evidence.task,
+            message=_clip(evidence.result.text or evidence.result.error, _MAX_MESSAGE_CHARS),
+            is_error=evidence.result.is_error,
+            timed_out=evidence.timed_out,
+            gate_lines=[_gate_line(gate) for gate in gates],
+            changes=evidence.changes,
+            diff=_clip(evidence.diff, self._max_diff_chars),
+            diff_total=len(evidence.diff),
+        )
+        return render("review_system.j2"), user
+
+
+def _parse_review(answer: dict[str, Any]) -> Review:
+    """Turn the model's answer into a Review, or raise SupervisorError if it is not one."""
+    approve, score, reasons = answer.get("approve"), answer.get("score"), answer.get("reasons", [])
+    if not isinstance(approve, bool) or not _is_score(score) or not isinstance(reasons, list):
+        raise SupervisorError("the supervisor's review does not match its schema", answer=str(answer)[:200])
+    return Review(approve=approve, score=score / MAX_SCORE, reasons=_clean_reasons(reasons))
+
+
+def _is_score(value: object) -> TypeGuard[int | float]:
+    # bool is an int in Python; `true` is not a score.
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= MAX_SCORE
+
+
+def _clean_reasons(reasons: list[Any]) -> tuple[str, ...]:
+    # Lenient on free text: a provider that ignores maxItems/maxLength still gives usable reasons.
+    texts = (reason.strip() for reason in reasons if isinstance(reason, str))
+    return tuple(text[:MAX_REASON_CHARS] for text in texts if text)[:MAX_REASONS]
+
+
+def _findings(review: Review) -> tuple[Finding, ...]:
+    if review.approve:
+        return ()
+    why = "; ".join(review.reasons) or "no reason given"
+    score = f"{round(review.score * MAX_SCORE)}/{MAX_SCORE}"
+    message = f"The supervisor model rejected the attempt (score {score}): {why}"
+    return (Finding(STAGE, "review_rejected", Severity.WARNING, message),)
+
+
+def _unavailable(exc: SupervisorError) -> Finding:
+    message = f"The supervisor model could not review the attempt: {exc}"
+    return Finding(STAGE, "review_unavailable", Severity.WARNING, message)
+
+
+def _gate_line(gate: GateResult) -> str:
+    state = {True: "passed", False: "FAILED", None: "did not apply"}[gate.passed]
+    return f"{gate.name}: {state}" + (f" ({gate.summary})" if gate.summary else "")
+
+
+def _clip(text: str, limit: int) -> str:
+    """The head of `text` up to `limit` characters, ending on a whole line when there is one."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    return head.rsplit("\n", 1)[0] if "\n" in head else head

@@ -1,0 +1,233 @@
+"""Snapshots of the workspace in a shadow git repository, and exact rollback to any of them.
+
+The shadow repository has its own GIT_DIR (by default `<workspace>/.overseer/shadow.git`) and the
+workspace as its work tree, so a snapshot captures every edit, shell commands' included, while the
+user's own `.git`, index, HEAD and branch are never read or written. Snapshots honour the
+workspace's `.gitignore` files; `.git` and `.overseer/` are never captured.
+
+Git semantics worth knowing: a file stays in snapshots once captured even if a later `.gitignore`
+covers it (nothing is lost silently), and a nested repository is captured as a gitlink, not its
+files. One `Checkpoints` per workspace at a time: concurrent snapshots would contend for the index.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+from overseer.errors import CheckpointError, ConfigError
+from overseer.supervise.evidence import FileChange
+
+_CONFIG = (
+    "-c", "user.name=overseer",
+    "-c", "user.email=overseer@localhost",
+    "-c", "commit.gpgsign=false",
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.autocrlf=false",
+    "-c", "core.quotePath=false",
+    "-c", "advice.addEmbeddedRepo=false",
+    "-c", "init.defaultBranch=snapshots",
+)  # fmt: skip
+# Highest-precedence attributes: store bytes as they are (no eol conversion, no clean/smudge
+# filters), so that a restored file is byte-for-byte the file that was snapshotted.
+_ATTRIBUTES = "* -text -eol -filter -ident -working-tree-encoding\n"
+_KINDS = {"A": "added", "D": "deleted"}  # anything else (M, T for a type change) is "modified"
+_NULL_SHA = "0" * 40
+_SHOWN_MISMATCHES = 20
+
+
+class Checkpoints:
+    def __init__(self, workspace: Path, git_dir: Path | None = None) -> None:
+        self.workspace = workspace.resolve()
+        self.git_dir = (git_dir or self.workspace / ".overseer" / "shadow.git").resolve()
+        self._git_bin = _find_git()
+
+    def snapshot(self, message: str) -> str:
+        """Commit the whole work tree (even when nothing changed) and return the commit's full sha."""
+        self._ensure_repo()
+        self._git("add", "--all")
+        tree = self._git("write-tree")
+        parent = self._head()
+        parents = ("-p", parent) if parent else ()
+        commit = self._git("commit-tree", tree, *parents, "-m", message)
+        self._git("update-ref", "HEAD", commit)
+        return commit
+
+    def changes(self, before: str, after: str) -> tuple[FileChange, ...]:
+        raw = self._git_bytes("diff", "--raw", "-z", "--no-renames", "--abbrev=40", *_revs(before, after))
+        fields = raw.decode("utf-8", errors="replace").split("\0")
+        changes = [_file_change(meta, path) for meta, path in zip(fields[0::2], fields[1::2], strict=False)]
+        return tuple(sorted(changes, key=lambda change: change.path))
+
+    def diff(self, before: str, after: str, *, max_chars: int = 200_000) -> str:
+        args = ("diff", "--no-color", "--no-ext-diff", "--no-renames", *_revs(before, after))
+        return _truncate(self._git_bytes(*args).decode("utf-8", errors="replace"), max_chars)
+
+    def restore(self, sha: str) -> str:
+        """Make the work tree exactly snapshot `sha`; return the snapshot taken of it just before.
+
+        Files the snapshot has are written back, files added since are removed, ignored files are
+        left alone; the shadow HEAD does not move, so the snapshot taken first keeps its history.
+        """
+        target = self._git("rev-parse", "--verify", "--end-of-options", f"{sha}^{{commit}}")
+        saved = self.snapshot(f"before restoring {target}")
+        # --reset: the index holds `saved`, which is the work tree; -u writes `target` out, deleting
+        # the files git tracked that `target` lacks and leaving untracked (ignored) ones.
+        self._git("read-tree", "--reset", "-u", target)
+        self.verify(target)
+        return saved
+
+    def verify(self, sha: str) -> None:
+        """Raise CheckpointError unless the work tree holds snapshot `sha` exactly, checked by hash.
+
+        Every file of the snapshot is hashed afresh from disk (a fresh index has no stat cache to
+        trust), and every file of the latest snapshot that `sha` lacks must be gone.
+        """
+        expected = self._git("rev-parse", "--verify", "--end-of-options", f"{sha}^{{tree}}")
+        paths = self._paths(sha) + self._paths_added_since(sha)
+        actual = self._tree_from_disk(paths)
+        if actual != expected:
+            names = _split(self._git_bytes("diff-tree", "-r", "-z", "--name-only", expected, actual))
+            raise CheckpointError(
+                "the workspace does not match the snapshot",
+                hint="the files changed after that snapshot, or git could not write some of them back",
+                snapshot=sha,
+                workspace=self.workspace,
+                paths=_shorten([name.decode("utf-8", errors="replace") for name in names]),
+            )
+
+    def _tree_from_disk(self, paths: list[bytes]) -> str:
+        scratch = self.git_dir / "verify.index"
+        scratch.unlink(missing_ok=True)
+        try:
+            # --add hashes each file that exists; --remove leaves out each one that does not.
+            listing = b"".join(path + b"\0" for path in paths)
+            self._git("update-index", "-z", "--add", "--remove", "--stdin", stdin=listing, index=scratch)
+            return self._git("write-tree", index=scratch)
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    def _paths(self, sha: str) -> list[bytes]:
+        listing = self._git_bytes(
+            "ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", sha
+        )
+        return _split(listing)
+
+    def _paths_added_since(self, sha: str) -> list[bytes]:
+        head = self._head()
+        if head is None:
+            return []
+        added = self._git_bytes(
+            "diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", *_revs(sha, head)
+        )
+        return _split(added)
+
+    def _head(self) -> str | None:
+        proc = self._run("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def _ensure_repo(self) -> None:
+        if (self.git_dir / "HEAD").is_file():
+            return
+        self.git_dir.mkdir(parents=True, exist_ok=True)
+        self._git("init", "--quiet", "--template=")
+        info = self.git_dir / "info"
+        info.mkdir(exist_ok=True)
+        (info / "exclude").write_text("\n".join(self._excluded()) + "\n", encoding="utf-8")
+        (info / "attributes").write_text(_ATTRIBUTES, encoding="utf-8")
+
+    def _excluded(self) -> list[str]:
+        excluded = [".overseer/", ".git"]
+        inside = self.git_dir.is_relative_to(self.workspace)
+        if inside and not self.git_dir.is_relative_to(self.workspace / ".overseer"):  # a custom place
+            excluded.append("/" + self.git_dir.relative_to(self.workspace).as_posix() + "/")
+        return excluded
+
+    def _git(self, *args: str, stdin: bytes | None = None, index: Path | None = None) -> str:
+        return self._git_bytes(*args, stdin=stdin, index=index).decode("utf-8", errors="replace").strip()
+
+    def _git_bytes(self, *args: str, stdin: bytes | None = None, index: Path | None = None) -> bytes:
+        proc = self._run(*args, stdin=stdin, index=index)
+        if proc.returncode != 0:
+            stderr = proc.stderr.decode("utf-8", errors="replace").strip()
+            error = subprocess.CalledProcessError(proc.returncode, proc.args, proc.stdout, proc.stderr)
+            raise CheckpointError(
+                f"git {args[0]} failed: {stderr.splitlines()[-1] if stderr else f'exit {proc.returncode}'}",
+                hint="see the command and git's message; the shadow repository is " + str(self.git_dir),
+                command=shlex.join(["git", *args]),
+                stderr=stderr,
+                workspace=self.workspace,
+            ) from error
+        return proc.stdout
+
+    def _run(
+        self, *args: str, stdin: bytes | None = None, index: Path | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        try:
+            return subprocess.run(
+                [self._git_bin, *_CONFIG, *args],
+                cwd=self.workspace,
+                env=self._env(index),
+                input=stdin,
+                capture_output=True,
+                check=False,
+            )
+        except OSError as exc:
+            raise CheckpointError(f"could not run git: {exc}", workspace=self.workspace) from exc
+
+    def _env(self, index: Path | None) -> dict[str, str]:
+        # The user's GIT_* variables (GIT_DIR, GIT_INDEX_FILE...) would point git at their repo, and
+        # their global config could change output formats or run filters: neither is inherited.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+        env.update(
+            GIT_DIR=str(self.git_dir),
+            GIT_WORK_TREE=str(self.workspace),
+            GIT_INDEX_FILE=str(index or self.git_dir / "index"),
+            GIT_CONFIG_NOSYSTEM="1",
+            GIT_CONFIG_GLOBAL=os.devnull,
+            GIT_TERMINAL_PROMPT="0",
+            LC_ALL="C",
+        )
+        return env
+
+
+def _find_git() -> str:
+    git = shutil.which("git")
+    if git is None:
+        raise ConfigError("git not found", hint="install git and put it on PATH: checkpoints need it")
+    return git
+
+
+def _revs(*revs: str) -> tuple[str, ...]:
+    # --end-of-options: a revision that starts with "-" is never read as an option.
+    return ("--end-of-options", *revs, "--")
+
+
+def _split(listing: bytes) -> list[bytes]:
+    return [name for name in listing.split(b"\0") if name]
+
+
+def _shorten(names: list[str]) -> str:
+    shown = ", ".join(names[:_SHOWN_MISMATCHES])
+    return shown + " ..." if len(names) > _SHOWN_MISMATCHES else shown
+
+
+def _file_change(meta: str, path: str) -> FileChange:
+    # meta is ":<mode before> <mode after> <sha before> <sha after> <status>"
+    _, _, sha_before, sha_after, status = meta.lstrip(":").split(" ")
+    return FileChange(
+        path=path,
+        kind=_KINDS.get(status[:1], "modified"),
+        sha_before=None if sha_before == _NULL_SHA else sha_before,
+        sha_after=None if sha_after == _NULL_SHA else sha_after,
+    )
+
+
+def _truncate(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    cut = text.rfind("\n", 0, max_chars) + 1 or max_chars  # end on a whole line when there is one
+    return f"{text[:cut]}[overseer: diff truncated, {len(text) - cut} of {len(text)} characters not shown]\n"

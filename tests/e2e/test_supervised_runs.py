@@ -1,0 +1,300 @@
+"""A supervised task, end to end: real `claude`, real tools, real workspace, real judge."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from overseer.redact import Redactor
+from overseer.state.models import AttemptStatus, TaskStatus
+from overseer.state.store import Store, sqlite_url
+from overseer.testing import DUMMY_API_KEY, Say, ScriptedAnthropicServer, Turn, Use, api_error, turn
+from tests.conftest import Ran
+
+Overseer = Callable[..., Ran]
+Scripted = Callable[[Sequence[Turn]], ScriptedAnthropicServer]
+
+TASK = "Implement word_count in textstats.py so that the tests pass."
+STUB = "    raise NotImplementedError\n"
+RIGHT = "    return len(text.split())\n"
+WRONG = '    return len(text.split(" "))\n'
+BROKEN = "    return len(text.split(\n"
+# Claude Code refuses a bare `sleep N`; a Python sleep is a command that simply runs long.
+SLEEP = f"{sys.executable} -c 'import time; time.sleep(60)'"
+
+
+def edit(workspace: Path, old: str, new: str) -> list[Turn]:
+    module = str(workspace / "textstats.py")
+    return [
+        turn(Use("Read", {"file_path": module})),
+        turn(Use("Edit", {"file_path": module, "old_string": old, "new_string": new})),
+    ]
+
+
+def open_store(workspace: Path) -> Store:
+    return Store.open(sqlite_url(workspace / ".overseer" / "state.db"), redactor=Redactor([]))
+
+
+def git_blob(path: Path) -> str:
+    return subprocess.run(
+        ["git", "hash-object", str(path)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_honest_success_proceeds(workspace: Path, scripted: Scripted, overseer: Overseer) -> None:
+    scripted(
+        [*edit(workspace, STUB, RIGHT), turn(Say("Implemented word_count in textstats.py. Tests: 3 passed."))]
+    )
+
+    ran = overseer("do", "--json", "-w", str(workspace), TASK)
+
+    assert ran.code == 0, ran.err
+    result = ran.json()
+    assert (result["status"], result["attempts"], result["decision"]) == ("completed", 1, "proceed")
+    assert result["confidence"] >= 0.7
+    assert result["files_changed"] == ["textstats.py"]
+    assert "split()" in (workspace / "textstats.py").read_text()
+    store = open_store(workspace)
+    try:
+        [attempt] = store.attempts(result["task_id"])
+        assert attempt.status is AttemptStatus.FINISHED
+        [change] = store.file_changes(attempt.id)
+        assert (change.path, change.kind) == ("textstats.py", "modified")
+        assert change.sha_after == git_blob(workspace / "textstats.py")
+        kinds = [e.kind for e in store.events(attempt.id)]
+        assert kinds.count("tool_call") == 2 and "result" in kinds
+        assert not [f for f in store.findings(attempt.id) if f.severity == "blocking"]
+        assert attempt.checkpoint_before and attempt.checkpoint_after
+    finally:
+        store.close()
+
+
+def test_wrong_implementation_is_caught_and_feedback_reaches_the_same_session(
+    workspace: Path, scripted: Scripted, overseer: Overseer
+) -> None:
+    server = scripted(
+        [
+            *edit(workspace, STUB, WRONG),
+            turn(Say("Done! word_count is implemented in textstats.py and all tests pass.")),
+            turn(
+                Use(
+                    "Edit",
+                    {"file_path": str(workspace / "textstats.py"), "old_string": WRONG, "new_string": RIGHT},
+                )
+            ),
+            turn(Say("Fixed textstats.py to split on any whitespace; I ran the tests: 3 passed.")),
+        ]
+    )
+
+    ran = overseer("do", "--json", "-w", str(workspace), TASK)
+
+    assert ran.code == 0, ran.err
+    result = ran.json()
+    assert (result["status"], result["attempts"]) == ("completed", 2)
+    first = result["history"][0]
+    assert first["decision"] == "retry"
+    codes = {f["code"] for f in first["findings"]}
+    assert {"tests_failed", "false_claim"} <= codes
+    # The retry continued the same conversation, and its prompt carried the concrete feedback.
+    retry_request = server.agent_requests[3]
+    sent = str(retry_request["messages"])
+    assert "test_extra_whitespace" in sent and "the agent said the tests pass" in sent
+    assert "all tests pass" in sent  # the first attempt's own words: the session was resumed
+    store = open_store(workspace)
+    try:
+        sessions = {a.session_id for a in store.attempts(result["task_id"])}
+        assert len(sessions) == 1 and None not in sessions
+    finally:
+        store.close()
+
+
+def test_success_claim_without_change_stops_for_a_human(
+    workspace: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OVERSEER_LIMITS__MAX_ATTEMPTS", "2")
+    claim = turn(Say("Done! Everything is implemented and all tests pass."))
+    scripted([claim, claim])
+
+    ran = overseer("do", "--json", "-w", str(workspace), TASK)
+
+    assert ran.code == 3, ran.err
+    result = ran.json()
+    assert (result["status"], result["attempts"], result["decision"]) == ("needs_human", 2, "escalate")
+    codes = [f["code"] for f in result["findings"]]
+    assert codes[0] == "claim_without_change" and "tests_failed" in codes
+    assert "no file in the workspace changed" in result["error"]
+    assert STUB in (workspace / "textstats.py").read_text()
+
+
+def test_code_that_does_not_parse_is_sent_back(
+    workspace: Path, scripted: Scripted, overseer: Overseer
+) -> None:
+    module = str(workspace / "textstats.py")
+    scripted(
+        [
+            *edit(workspace, STUB, BROKEN),
+            turn(Say("Implemented word_count in textstats.py.")),
+            turn(Use("Edit", {"file_path": module, "old_string": BROKEN, "new_string": RIGHT})),
+            turn(Say("Fixed the syntax error in textstats.py; 3 passed.")),
+        ]
+    )
+
+    ran = overseer("do", "--json", "-w", str(workspace), TASK)
+
+    assert ran.code == 0, ran.err
+    first = ran.json()["history"][0]
+    syntax = [f for f in first["findings"] if f["code"] == "syntax_error"]
+    assert syntax and "textstats.py" in syntax[0]["message"]
+    assert "textstats.py" in first["feedback"]
+
+
+def test_api_error_is_not_taken_for_work(
+    workspace: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OVERSEER_LIMITS__MAX_ATTEMPTS", "2")
+    scripted([api_error(400, "scripted: request rejected", times=50)])
+
+    ran = overseer("do", "--json", "-w", str(workspace), TASK)
+
+    assert ran.code == 3, ran.err
+    result = ran.json()
+    assert result["status"] == "needs_human"
+    for attempt in result["history"]:
+        [finding] = [f for f in attempt["findings"] if f["code"] == "agent_error"]
+        assert "400" in finding["message"]
+        assert attempt["decision"] in ("retry", "escalate")
+
+
+def test_write_outside_the_workspace_is_refused_and_recorded(
+    workspace: Path, tmp_path: Path, scripted: Scripted, overseer: Overseer
+) -> None:
+    outside = tmp_path / "outside" / "evil.py"
+    outside.parent.mkdir()
+    scripted(
+        [
+            turn(Use("Write", {"file_path": str(outside), "content": "print('escaped')\n"})),
+            *edit(workspace, STUB, RIGHT),
+            turn(Say("Implemented word_count in textstats.py; 3 passed.")),
+        ]
+    )
+
+    ran = overseer("do", "--json", "-w", str(workspace), TASK)
+
+    assert not outside.exists()
+    result = ran.json()
+    [denied] = [f for f in result["findings"] if f["code"] == "tool_denied"]
+    assert str(outside) in denied["message"]
+    store = open_store(workspace)
+    try:
+        [attempt] = store.attempts(result["task_id"])
+        calls = [e.data for e in store.events(attempt.id) if e.kind == "tool_call"]
+        assert [c["allowed"] for c in calls] == [False, True, True]
+    finally:
+        store.close()
+
+
+def test_silent_agent_is_stopped_by_overseer(
+    workspace: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OVERSEER_LIMITS__MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("OVERSEER_LIMITS__SILENCE_TIMEOUT_S", "2")
+    scripted([turn(Use("Bash", {"command": SLEEP, "description": "wait"}))])
+
+    ran = overseer("do", "--json", "-w", str(workspace), TASK)
+
+    assert ran.code == 3, ran.err
+    result = ran.json()
+    assert result["history"][0]["status"] == "timed_out"
+    assert [f["code"] for f in result["findings"]] == ["timeout"]
+
+
+def test_human_sends_a_task_back_with_guidance(
+    workspace: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OVERSEER_LIMITS__MAX_ATTEMPTS", "1")
+    server = scripted(
+        [
+            turn(Say("Done! All tests pass.")),
+            *edit(workspace, STUB, RIGHT),
+            turn(Say("Implemented word_count in textstats.py with str.split(); 3 passed.")),
+        ]
+    )
+    assert overseer("task", "add", "-w", str(workspace), TASK).code == 0
+    assert overseer("run", "-w", str(workspace)).code == 3
+
+    resolved = overseer("resolve", "1", "--retry", "Use str.split() with no argument.", "-w", str(workspace))
+    assert resolved.code == 0
+    again = overseer("run", "--json", "-w", str(workspace))
+
+    assert again.code == 0, again.err
+    [summary] = again.json()["tasks"]
+    assert (summary["status"], summary["attempts"]) == ("completed", 2)
+    assert "Use str.split() with no argument." in str(server.agent_requests[1]["messages"])
+
+
+def test_secrets_never_reach_the_store(workspace: Path, scripted: Scripted, overseer: Overseer) -> None:
+    scripted(
+        [
+            turn(Use("Bash", {"command": "echo key=$ANTHROPIC_API_KEY", "description": "show"})),
+            *edit(workspace, STUB, RIGHT),
+            turn(Say(f"Implemented word_count in textstats.py with {DUMMY_API_KEY}; 3 passed.")),
+        ]
+    )
+
+    ran = overseer("do", "--json", "-w", str(workspace), TASK)
+
+    assert ran.code == 0, ran.err
+    state = workspace / ".overseer"
+    stored = b"".join(p.read_bytes() for p in state.glob("state.db*"))
+    assert b"key=" in stored  # the tool output itself was stored...
+    assert DUMMY_API_KEY.encode() not in stored  # ...with the key masked
+
+
+def test_ctrl_c_marks_the_attempt_interrupted(workspace: Path, scripted: Scripted) -> None:
+    scripted([turn(Use("Bash", {"command": SLEEP, "description": "wait"}))])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "overseer", "do", "-w", str(workspace), TASK],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_tool_call(workspace)
+        process.send_signal(2)  # SIGINT, as Ctrl-C sends
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    store = open_store(workspace)
+    try:
+        [task] = store.list_tasks(store.ensure_project(workspace).id)
+        [attempt] = store.attempts(task.id)
+        assert (task.status, attempt.status) == (TaskStatus.PENDING, AttemptStatus.INTERRUPTED)
+    finally:
+        store.close()
+
+
+def _wait_for_tool_call(workspace: Path, timeout: float = 60) -> None:
+    import sqlite3
+    import time
+
+    database = workspace / ".overseer" / "state.db"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if database.exists():
+            with sqlite3.connect(database) as connection:
+                try:
+                    rows = connection.execute(
+                        "select count(*) from events where kind = 'tool_call'"
+                    ).fetchone()
+                except sqlite3.OperationalError:
+                    rows = (0,)
+            if rows[0]:
+                return
+        time.sleep(0.2)
+    raise AssertionError("the agent never made its tool call")

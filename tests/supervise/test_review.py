@@ -1,0 +1,158 @@
+"""The review stage: on the real packaged model, and its mapping of answers to findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from overseer.agents.base import AgentResult
+from overseer.errors import SupervisorError
+from overseer.llm.embedded import EmbeddedConfig, EmbeddedLLM
+from overseer.supervise.evidence import Evidence, FileChange, GateResult, Review, Severity
+from overseer.supervise.review import REVIEW_SCHEMA, Reviewer
+
+DIFF = """\
+diff --git a/calc.py b/calc.py
+--- a/calc.py
++++ b/calc.py
+@@ -1,2 +1,5 @@
+ def sub(a, b):
+     return a - b
++
++def add(a, b):
++    return a + b
+"""
+PASSING = (GateResult("pytest", True, "3 passed", passed_count=3),)
+
+
+class ScriptedLLM:
+    """An LLM that gives the answer it is handed (or raises the error it is handed).
+
+    The real model decides for itself, so no prompt makes it reject, fail or answer out of schema
+    on demand; this stand-in is the only way to reach each branch of the reviewer's mapping, and it
+    records the prompt so a test can check what the reviewer asked.
+    """
+
+    name: ClassVar[str] = "scripted"
+
+    def __init__(self, answer: dict[str, Any] | SupervisorError) -> None:
+        self.answer = answer
+        self.prompts: list[tuple[str, str]] = []
+
+    def preflight(self) -> None:
+        pass
+
+    def complete_json(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
+        self.prompts.append((system, user))
+        if isinstance(self.answer, SupervisorError):
+            raise self.answer
+        return self.answer
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+def evidence(diff: str = DIFF, text: str = "Done! I added add() and all tests pass.") -> Evidence:
+    return Evidence(
+        task="Add a function add(a, b) to calc.py that returns the sum.",
+        attempt=1,
+        workspace=Path("/nonexistent/workspace"),
+        result=AgentResult(session_id="session-1", is_error=False, text=text),
+        changes=(FileChange("calc.py", "modified", "a" * 40, "b" * 40),),
+        diff=diff,
+    )
+
+
+@pytest.fixture(scope="module")
+def embedded() -> EmbeddedLLM:
+    """One loaded model for the module: loading is cheap (~0.15 s) but answers are not."""
+    model = EmbeddedLLM()
+    model.preflight()
+    return model
+
+
+def test_the_real_model_gives_a_review_with_a_score_between_0_and_1(embedded: EmbeddedLLM) -> None:
+    review, findings = Reviewer(embedded).review(evidence(), PASSING)
+    assert isinstance(review, Review)
+    assert 0.0 <= review.score <= 1.0
+    assert len(review.reasons) <= 3
+    assert all(finding.stage == "review" and finding.severity is Severity.WARNING for finding in findings)
+
+
+def test_the_real_model_still_reviews_a_diff_far_longer_than_its_context() -> None:
+    """The reviewer leaves the budget to the LLM; a small context keeps this test quick."""
+    small = EmbeddedLLM(EmbeddedConfig(n_ctx=768))
+    review, findings = Reviewer(small, max_diff_chars=50_000).review(evidence(diff=DIFF * 300), PASSING)
+    assert review is not None, findings
+
+
+def test_an_approval_gives_a_normalised_score_and_no_finding() -> None:
+    llm = ScriptedLLM({"approve": True, "score": 8, "reasons": ["adds add()", "tests pass"]})
+    review, findings = Reviewer(llm).review(evidence(), PASSING)
+    assert review == Review(approve=True, score=0.8, reasons=("adds add()", "tests pass"))
+    assert findings == ()
+
+
+def test_a_rejection_is_a_warning_carrying_the_reasons_never_a_block() -> None:
+    llm = ScriptedLLM({"approve": False, "score": 2, "reasons": ["add() is missing", "no test added"]})
+    review, findings = Reviewer(llm).review(evidence(), PASSING)
+    assert review is not None and not review.approve and review.score == 0.2
+    [finding] = findings
+    assert (finding.stage, finding.code, finding.severity) == ("review", "review_rejected", Severity.WARNING)
+    assert "add() is missing" in finding.message and "no test added" in finding.message
+
+
+def test_a_failing_model_makes_the_review_unavailable_not_the_attempt() -> None:
+    llm = ScriptedLLM(SupervisorError("the supervisor model failed", model="x.gguf"))
+    review, findings = Reviewer(llm).review(evidence(), PASSING)
+    assert review is None
+    [finding] = findings
+    assert (finding.code, finding.severity) == ("review_unavailable", Severity.WARNING)
+    assert "the supervisor model failed" in finding.message
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"approve": "yes", "score": 8, "reasons": []},
+        {"approve": True, "score": 11, "reasons": []},
+        {"approve": True, "score": True, "reasons": []},
+        {"approve": True, "reasons": []},
+        {"approve": True, "score": 5, "reasons": "fine"},
+    ],
+    ids=["approve-not-bool", "score-above-10", "score-bool", "score-missing", "reasons-not-list"],
+)
+def test_an_answer_outside_the_schema_makes_the_review_unavailable(answer: dict[str, Any]) -> None:
+    review, findings = Reviewer(ScriptedLLM(answer)).review(evidence(), PASSING)
+    assert review is None
+    assert [finding.code for finding in findings] == ["review_unavailable"]
+
+
+def test_reasons_from_a_provider_that_ignores_the_bounds_are_trimmed() -> None:
+    answer = {"approve": True, "score": 7, "reasons": ["  ok  ", "", 3, "x" * 500, "four", "five"]}
+    review, _ = Reviewer(ScriptedLLM(answer)).review(evidence(), PASSING)
+    assert review is not None
+    assert review.reasons == (
+        "ok",
+        "x" * REVIEW_SCHEMA["properties"]["reasons"]["items"]["maxLength"],
+        "four",
+    )
+
+
+def test_the_prompt_carries_the_task_the_message_the_gates_and_a_truncated_diff() -> None:
+    llm = ScriptedLLM({"approve": True, "score": 9, "reasons": []})
+    long_diff = DIFF + "".join(f"+line {n}\n" for n in range(2000))
+    gates = (*PASSING, GateResult("ruff", False, "2 errors"), GateResult("mypy", None, "no Python files"))
+    Reviewer(llm, max_diff_chars=1000).review(evidence(diff=long_diff, text="All done, trust me."), gates)
+    [(_, user)] = llm.prompts
+    assert "Add a function add(a, b) to calc.py" in user
+    assert "All done, trust me." in user
+    assert "pytest: passed (3 passed)" in user
+    assert "ruff: FAILED (2 errors)" in user
+    assert "mypy: did not apply" in user
+    assert "+def add(a, b):" in user
+    assert "+line 1999" not in user  # the tail of the diff was cut
+    assert f"of {len(long_diff)} characters" in user
+    assert len(user) < 2500
