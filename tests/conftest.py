@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,3 +85,13 @@ def isolated_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     for name in ("OVERSEER_CONFIG",):
         monkeypatch.delenv(name, raising=False)
     return config_home
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """llama_cpp opens two /dev/null files at import and never closes them; close them here so the
+    interpreter's exit does not report them as ResourceWarnings (which would hide real ones)."""
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(utils, name, None)
+        if handle is not None:
+            handle.close()

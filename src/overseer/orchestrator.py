@@ -44,9 +44,7 @@ class Reporter(Protocol):
 
     def attempt_started(self, task: Task, number: int) -> None: ...
     def agent_event(self, event: AgentEvent) -> None: ...
-    def attempt_judged(
-        self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None
-    ) -> None: ...
+    def attempt_judged(self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None) -> None: ...
 
 
 class SilentReporter:
@@ -56,9 +54,7 @@ class SilentReporter:
     def agent_event(self, event: AgentEvent) -> None:
         return None
 
-    def attempt_judged(
-        self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None
-    ) -> None:
+    def attempt_judged(self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None) -> None:
         return None
 
 
@@ -73,6 +69,7 @@ class _AttemptRecord:
     changes: tuple[FileChange, ...] = ()
     verdict: Verdict | None = None
     outcome: Outcome | None = None
+    started: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -112,9 +109,7 @@ class Orchestrator:
         tasks = {t.id: t for t in self.store.list_tasks(self.project_id)}
         wanted = set(task_ids) if task_ids is not None else set(tasks)
         ran: list[int] = []
-        for task_id in plan(
-            {t.id: t.priority for t in tasks.values()}, self.store.dependencies(self.project_id)
-        ):
+        for task_id in plan({t.id: t.priority for t in tasks.values()}, self.store.dependencies(self.project_id)):
             task = self.store.get_task(task_id)
             if task_id in wanted and task.status is TaskStatus.PENDING and self._dependencies_done(task_id):
                 self.run_task(task_id)
@@ -160,11 +155,11 @@ class Orchestrator:
         return attempts[-1].number + 1 if attempts else 1
 
     def _attempt(self, task: Task, number: int, prompt: str) -> Outcome:
+        record = _AttemptRecord()
         before = self.checkpoints.snapshot(f"task {task.id} attempt {number}: before")
         attempt = self.store.start_attempt(task.id, number=number, prompt=prompt, checkpoint_before=before)
         self.store.set_task_status(task.id, TaskStatus.RUNNING)
         self.reporter.attempt_started(task, number)
-        record = _AttemptRecord()
         try:
             self._run_and_judge(task, number, attempt.id, prompt, before, record)
         except AgentError as exc:
@@ -193,7 +188,9 @@ class Orchestrator:
                 watched.append(change)
 
         with WorkspaceWatcher(self.workspace, on_change):
+            agent_started = time.perf_counter()
             result, timed_out = anyio.run(self._run_agent, request, attempt_id)
+            agent_s = time.perf_counter() - agent_started
         for change in watched:
             self.store.add_event(attempt_id, "file", {"path": change.path, "kind": change.kind})
         if result.session_id and result.session_id != task.session_id:
@@ -213,6 +210,9 @@ class Orchestrator:
         record.verdict = self.judge.judge(evidence)
         record.outcome = self.decider.decide(record.verdict, number - task.budget_start + 1)
         record.status = AttemptStatus.TIMED_OUT if timed_out else AttemptStatus.FINISHED
+        timings = {"agent_s": agent_s, **{f"{k}_s": v for k, v in record.verdict.durations.items()}}
+        timings["total_s"] = time.perf_counter() - record.started
+        self.store.add_event(attempt_id, "timings", {k: round(v, 4) for k, v in timings.items()})
 
     async def _run_agent(self, request: AgentRequest, attempt_id: int) -> tuple[AgentResult, str]:
         """Run the agent under the wall-clock and silence limits: (result, "" | "wall" | "silence")."""

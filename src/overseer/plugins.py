@@ -49,9 +49,7 @@ class Registry:
         try:
             plugin: type[Plugin] = entry.load()
         except Exception as exc:  # a broken third-party plugin must name itself, whatever it raised
-            raise ConfigError(
-                f"plugin {name!r} failed to load: {exc}", hint=f"entry point {entry.value}"
-            ) from exc
+            raise ConfigError(f"plugin {name!r} failed to load: {exc}", hint=f"entry point {entry.value}") from exc
         return plugin
 
     def create(self, group: str, choice: PluginChoice, key: str) -> Any:

@@ -50,9 +50,7 @@ class Redactor:
     def from_environ(cls, environ: Mapping[str, str]) -> Redactor:
         """Treat the values of variables named like credentials (`*_API_KEY`, `*_TOKEN`...) as secrets."""
         return cls(
-            value
-            for name, value in environ.items()
-            if _is_secret_name(name) and len(value) >= _MIN_ENV_SECRET_LENGTH
+            value for name, value in environ.items() if _is_secret_name(name) and len(value) >= _MIN_ENV_SECRET_LENGTH
         )
 
     def redact(self, text: str) -> str:

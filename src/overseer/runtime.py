@@ -60,14 +60,10 @@ def open_workspace(
 ) -> Workspace:
     path = path.expanduser().resolve()
     if not path.is_dir():
-        raise UsageError(
-            "workspace does not exist", path=str(path), hint="create it first, or pass --workspace DIR"
-        )
+        raise UsageError("workspace does not exist", path=str(path), hint="create it first, or pass --workspace DIR")
     if not state_dir(path).is_dir():
         if not create:
-            raise UsageError(
-                "no overseer state here", path=str(path), hint=f"run `overseer init {path}` first"
-            )
+            raise UsageError("no overseer state here", path=str(path), hint=f"run `overseer init {path}` first")
         _create_state_dir(path)
     config = load_config(path, environ, overrides)
     url = config.store.url or sqlite_url(state_dir(path) / "state.db")
@@ -100,9 +96,7 @@ def build_orchestrator(ws: Workspace, registry: Registry, reporter: Reporter | N
         workspace=ws.path,
         agent=agent,
         judge=Judge(ws.config.gates, Reviewer(llm)),
-        decider=DecisionEngine(
-            proceed_threshold=ws.config.decide.proceed_threshold, max_attempts=limits.max_attempts
-        ),
+        decider=DecisionEngine(proceed_threshold=ws.config.decide.proceed_threshold, max_attempts=limits.max_attempts),
         limits=limits,
         reporter=reporter,
     )

@@ -23,10 +23,7 @@ def test_help_explains_every_command(overseer: Overseer) -> None:
 def test_task_queue(overseer: Overseer, workspace: Path) -> None:
     assert overseer("init", str(workspace)).code == 0
     assert overseer("task", "add", "-w", str(workspace), "first").code == 0
-    assert (
-        overseer("task", "add", "-w", str(workspace), "second", "--priority", "5", "--depends-on", "1").code
-        == 0
-    )
+    assert overseer("task", "add", "-w", str(workspace), "second", "--priority", "5", "--depends-on", "1").code == 0
     listed = overseer("task", "list", "--json", "-w", str(workspace)).json()["tasks"]
     assert [(t["id"], t["priority"], t["depends_on"], t["status"]) for t in listed] == [
         (1, 0, [], "pending"),
@@ -76,9 +73,7 @@ def test_missing_model_file(overseer: Overseer, workspace: Path, monkeypatch: py
     assert "model file not found" in one_line_error(ran)
 
 
-def test_bad_configuration_names_the_key(
-    overseer: Overseer, workspace: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bad_configuration_names_the_key(overseer: Overseer, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OVERSEER_LIMITS__MAX_ATTEMPTS", "zero")
     ran = overseer("task", "add", "-w", str(workspace), "x")
     assert ran.code == 2 and "limits.max_attempts" in one_line_error(ran)

@@ -40,15 +40,11 @@ def open_store(workspace: Path) -> Store:
 
 
 def git_blob(path: Path) -> str:
-    return subprocess.run(
-        ["git", "hash-object", str(path)], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    return subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def test_honest_success_proceeds(workspace: Path, scripted: Scripted, overseer: Overseer) -> None:
-    scripted(
-        [*edit(workspace, STUB, RIGHT), turn(Say("Implemented word_count in textstats.py. Tests: 3 passed."))]
-    )
+    scripted([*edit(workspace, STUB, RIGHT), turn(Say("Implemented word_count in textstats.py. Tests: 3 passed."))])
 
     ran = overseer("do", "--json", "-w", str(workspace), TASK)
 
@@ -130,9 +126,7 @@ def test_success_claim_without_change_stops_for_a_human(
     assert STUB in (workspace / "textstats.py").read_text()
 
 
-def test_code_that_does_not_parse_is_sent_back(
-    workspace: Path, scripted: Scripted, overseer: Overseer
-) -> None:
+def test_code_that_does_not_parse_is_sent_back(workspace: Path, scripted: Scripted, overseer: Overseer) -> None:
     module = str(workspace / "textstats.py")
     scripted(
         [
@@ -289,9 +283,7 @@ def _wait_for_tool_call(workspace: Path, timeout: float = 60) -> None:
         if database.exists():
             with sqlite3.connect(database) as connection:
                 try:
-                    rows = connection.execute(
-                        "select count(*) from events where kind = 'tool_call'"
-                    ).fetchone()
+                    rows = connection.execute("select count(*) from events where kind = 'tool_call'").fetchone()
                 except sqlite3.OperationalError:
                     rows = (0,)
             if rows[0]:

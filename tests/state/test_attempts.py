@@ -63,9 +63,7 @@ def test_events_are_numbered_per_attempt_and_keep_their_data(store: Store, task:
     two = store.start_attempt(task.id, number=2, prompt="p", checkpoint_before="c")
     store.add_event(one.id, "text", {"text": "hello"})
     store.add_event(two.id, "session", {"session_id": "s"})
-    store.add_event(
-        one.id, "tool_call", {"name": "Bash", "input": {"command": "ls"}, "allowed": True, "n": 2}
-    )
+    store.add_event(one.id, "tool_call", {"name": "Bash", "input": {"command": "ls"}, "allowed": True, "n": 2})
 
     events = store.events(one.id)
     assert [(e.seq, e.kind) for e in events] == [(1, "text"), (2, "tool_call")]

@@ -92,9 +92,7 @@ def test_open_of_a_locked_new_database_raises_locked_error(db_path: Path) -> Non
     assert "busy_timeout" in caught.value.hint
 
 
-def test_write_to_a_locked_database_raises_locked_error_and_writes_nothing(
-    db_path: Path, tmp_path: Path
-) -> None:
+def test_write_to_a_locked_database_raises_locked_error_and_writes_nothing(db_path: Path, tmp_path: Path) -> None:
     with open_store(db_path, busy_timeout=0.2) as store:
         project = store.ensure_project(tmp_path)
         with write_lock_held(db_path), pytest.raises(StoreLockedError, match="locked by another process"):
@@ -137,9 +135,7 @@ with Store.open(sqlite_url(db), redactor=Redactor([])) as store:
 """
 
 
-def test_processes_starting_together_on_a_new_database_all_get_their_writes_in(
-    db_path: Path, query: Query
-) -> None:
+def test_processes_starting_together_on_a_new_database_all_get_their_writes_in(db_path: Path, query: Query) -> None:
     # They race to create the schema, then for the write lock; WAL and the busy timeout make them queue.
     command = [sys.executable, "-W", "error", "-c", WORKER, str(db_path)]
     workers = [subprocess.Popen([*command, f"w{n}"], stderr=subprocess.PIPE, text=True) for n in range(3)]

@@ -39,9 +39,7 @@ def write_secret_everywhere(store: Store, workspace: Path, leak: str) -> int:
     return attempt.id
 
 
-def test_secrets_are_absent_from_the_database_files(
-    store: Store, secret: str, db_path: Path, tmp_path: Path
-) -> None:
+def test_secrets_are_absent_from_the_database_files(store: Store, secret: str, db_path: Path, tmp_path: Path) -> None:
     write_secret_everywhere(store, tmp_path, secret)
     write_secret_everywhere(store, tmp_path, API_KEY)
 
@@ -51,9 +49,7 @@ def test_secrets_are_absent_from_the_database_files(
     assert REDACTED.encode() in on_disk  # the writes did happen
 
 
-def test_unknown_secret_is_found_on_disk_so_the_scan_above_means_something(
-    db_path: Path, tmp_path: Path
-) -> None:
+def test_unknown_secret_is_found_on_disk_so_the_scan_above_means_something(db_path: Path, tmp_path: Path) -> None:
     with Store.open(sqlite_url(db_path), redactor=Redactor([])) as store:
         write_secret_everywhere(store, tmp_path, "not-known-to-the-redactor")
         assert b"not-known-to-the-redactor" in database_bytes(db_path)

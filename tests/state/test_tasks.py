@@ -47,9 +47,7 @@ def test_dependencies_lists_every_task_of_the_project(store: Store, project: Pro
     assert store.dependencies(project.id) == {a.id: set(), b.id: {a.id}, c.id: {a.id, b.id}}
 
 
-def test_unknown_dependency_is_named_and_no_task_is_created(
-    store: Store, project: Project, tmp_path: Path
-) -> None:
+def test_unknown_dependency_is_named_and_no_task_is_created(store: Store, project: Project, tmp_path: Path) -> None:
     a = store.add_task(project.id, "a")
     foreign = store.add_task(store.ensure_project(tmp_path).id, "another project's task")
 

@@ -30,7 +30,5 @@ def test_question_at_the_end() -> None:
 
 
 def test_files_only_near_a_change_verb() -> None:
-    claims = read_claims(
-        "I looked at README.md. Then I updated src/app/calc.py and created tests/test_calc.py."
-    )
+    claims = read_claims("I looked at README.md. Then I updated src/app/calc.py and created tests/test_calc.py.")
     assert claims.files == ("src/app/calc.py", "tests/test_calc.py")

@@ -23,12 +23,8 @@ from overseer.supervise.evidence import (
 from overseer.supervise.validate import contradictions, validate
 
 
-def evidence(
-    text: str, *paths: str, is_error: bool = False, denied: bool = False, timed_out: str = ""
-) -> Evidence:
-    calls = (
-        (ToolCall("t1", "Write", {"file_path": "/etc/x"}, allowed=False, reason="outside"),) if denied else ()
-    )
+def evidence(text: str, *paths: str, is_error: bool = False, denied: bool = False, timed_out: str = "") -> Evidence:
+    calls = (ToolCall("t1", "Write", {"file_path": "/etc/x"}, allowed=False, reason="outside"),) if denied else ()
     result = AgentResult(
         session_id="s",
         is_error=is_error,
@@ -37,9 +33,7 @@ def evidence(
         tool_calls=calls,
     )
     changes = tuple(FileChange(p, "modified", "a", "b") for p in paths)
-    return Evidence(
-        task="t", attempt=1, workspace=Path("."), result=result, changes=changes, timed_out=timed_out
-    )
+    return Evidence(task="t", attempt=1, workspace=Path("."), result=result, changes=changes, timed_out=timed_out)
 
 
 def codes(ev: Evidence) -> list[str]:

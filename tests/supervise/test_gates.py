@@ -176,9 +176,7 @@ def test_a_broken_test_module_reports_the_collection_error(tmp_path: Path) -> No
     ]
 
 
-def test_a_long_failure_reason_reaches_the_feedback_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_long_failure_reason_reaches_the_feedback_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # pytest trims reasons to the terminal width (80 without a tty) unless told otherwise.
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("CI", raising=False)
@@ -207,9 +205,7 @@ def test_many_failures_are_capped_in_the_feedback(tmp_path: Path) -> None:
 
     lines = findings[0].message.splitlines()
     assert lines[0] == "Tests failed: 8 of 8 failed (8 failed)."
-    assert lines[1:] == [f"- test_many.py::test_{n}: assert {n} == -1" for n in range(5)] + [
-        "- ... and 3 more"
-    ]
+    assert lines[1:] == [f"- test_many.py::test_{n}: assert {n} == -1" for n in range(5)] + ["- ... and 3 more"]
 
 
 def test_a_configured_command_runs_without_test_files_and_fails_on_its_exit_code(tmp_path: Path) -> None:
@@ -348,15 +344,11 @@ def test_parse_failures_reads_the_short_summary() -> None:
 def test_parse_failures_keeps_parametrized_ids_whole() -> None:
     output = "FAILED test_p.py::test_div[1-0] - ZeroDivisionError: division by zero\n"
 
-    assert parse_failures(output) == (
-        TestFailure("test_p.py::test_div[1-0]", "ZeroDivisionError: division by zero"),
-    )
+    assert parse_failures(output) == (TestFailure("test_p.py::test_div[1-0]", "ZeroDivisionError: division by zero"),)
 
 
 def test_parse_failures_takes_a_collection_errors_reason_from_its_section() -> None:
-    assert parse_failures(COLLECTION_ERROR) == (
-        TestFailure("tests/test_c.py", "SyntaxError: invalid syntax"),
-    )
+    assert parse_failures(COLLECTION_ERROR) == (TestFailure("tests/test_c.py", "SyntaxError: invalid syntax"),)
 
 
 def test_parse_failures_ignores_pytests_own_usage_errors() -> None:

@@ -126,9 +126,7 @@ def test_diff_is_the_unified_diff_of_the_changes(workspace: Path, checkpoints: C
     assert "truncated" not in diff
 
 
-def test_a_diff_longer_than_max_chars_is_cut_on_a_line_with_a_marker(
-    workspace: Path, checkpoints: Checkpoints
-) -> None:
+def test_a_diff_longer_than_max_chars_is_cut_on_a_line_with_a_marker(workspace: Path, checkpoints: Checkpoints) -> None:
     before = checkpoints.snapshot("before")
     write(workspace, "big.txt", "".join(f"line {n}\n" for n in range(1000)))
     after = checkpoints.snapshot("after")
@@ -143,9 +141,7 @@ def test_a_diff_longer_than_max_chars_is_cut_on_a_line_with_a_marker(
     assert marker.startswith("[overseer: diff truncated") and str(len(full)) in marker
 
 
-def test_gitignored_files_and_the_overseer_dir_are_not_in_snapshots(
-    workspace: Path, checkpoints: Checkpoints
-) -> None:
+def test_gitignored_files_and_the_overseer_dir_are_not_in_snapshots(workspace: Path, checkpoints: Checkpoints) -> None:
     empty = checkpoints.snapshot("empty")
     write(workspace, ".gitignore", "*.log\nbuild/\n")
     write(workspace, "kept.py", "print()\n")
@@ -203,9 +199,7 @@ def test_restore_succeeds_when_a_gitignore_was_added_after_the_snapshot(
     assert (workspace / "app.py").read_text() == "x = 1\n"
 
 
-def test_verify_names_the_files_that_differ_from_a_snapshot(
-    workspace: Path, checkpoints: Checkpoints
-) -> None:
+def test_verify_names_the_files_that_differ_from_a_snapshot(workspace: Path, checkpoints: Checkpoints) -> None:
     write(workspace, "a.txt", "a\n")
     first = checkpoints.snapshot("first")
     checkpoints.verify(first)
@@ -254,9 +248,12 @@ def test_the_users_git_variables_do_not_redirect_the_shadow_repo(
     user_git("add", "a.txt")
     user_git("commit", "--quiet", "-m", "user commit")
     before = tree_digest(workspace / ".git")
-    monkeypatch.setenv("GIT_DIR", str(workspace / ".git"))
-    monkeypatch.setenv("GIT_INDEX_FILE", str(workspace / ".git" / "index"))
+    user_repo = workspace / ".git"
+    monkeypatch.setenv("GIT_DIR", str(user_repo))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(user_repo / "index"))
     monkeypatch.setenv("GIT_WORK_TREE", str(workspace))
+    monkeypatch.setenv("GIT_OBJECT_DIRECTORY", str(user_repo / "objects"))
+    monkeypatch.setenv("GIT_COMMON_DIR", str(user_repo))
 
     first = checkpoints.snapshot("first")
     write(workspace, "b.txt", "b\n")
@@ -294,9 +291,7 @@ def test_an_unknown_snapshot_is_a_checkpoint_error_with_the_command_and_gits_mes
     assert (workspace / "a.txt").read_text() == "a\n"
 
 
-def test_missing_git_is_a_config_error(
-    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_git_is_a_config_error(workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "no-binaries-here"))
 
     with pytest.raises(ConfigError, match="git not found") as caught:

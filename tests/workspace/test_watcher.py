@@ -74,9 +74,7 @@ def test_paths_are_relative_with_forward_slashes(workspace: Path, recorder: Reco
     assert {change.path for change in recorder.snapshot()} == {"pkg/sub/mod.py"}
 
 
-def test_ignores_gitignored_files_the_overseer_dir_and_directories(
-    workspace: Path, recorder: Recorder
-) -> None:
+def test_ignores_gitignored_files_the_overseer_dir_and_directories(workspace: Path, recorder: Recorder) -> None:
     (workspace / ".gitignore").write_text("*.log\nbuild/\n")
     with WorkspaceWatcher(workspace, recorder):
         (workspace / "debug.log").write_text("noise")
@@ -121,9 +119,7 @@ def test_quick_writes_to_one_file_are_one_event(workspace: Path, recorder: Recor
     ]
 
 
-def test_a_file_created_and_deleted_within_the_window_is_not_reported(
-    workspace: Path, recorder: Recorder
-) -> None:
+def test_a_file_created_and_deleted_within_the_window_is_not_reported(workspace: Path, recorder: Recorder) -> None:
     with WorkspaceWatcher(workspace, recorder, debounce_s=1.0):
         (workspace / "blink.txt").write_text("here")
         (workspace / "blink.txt").unlink()
@@ -154,7 +150,7 @@ def test_stop_raises_the_callbacks_first_error(workspace: Path) -> None:
     (workspace / "a.txt").write_text("x")
     assert called.wait(DEADLINE_S)
 
-    with pytest.raises(RuntimeError, match="could not record a.txt"):
+    with pytest.raises(RuntimeError, match=r"could not record a\.txt"):
         watcher.stop()
 
 

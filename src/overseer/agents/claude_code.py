@@ -110,9 +110,7 @@ class _Run:
         self.errors: list[str] = []
         self.stderr: list[str] = []
 
-    async def pre_tool_use(
-        self, data: HookInput, tool_use_id: str | None, context: HookContext
-    ) -> SyncHookJSONOutput:
+    async def pre_tool_use(self, data: HookInput, tool_use_id: str | None, context: HookContext) -> SyncHookJSONOutput:
         name = str(data.get("tool_name", ""))
         tool_input: dict[str, Any] = dict(data.get("tool_input") or {})  # type: ignore[call-overload]
         decision = self.guard.check(name, tool_input)
@@ -186,11 +184,7 @@ class _Run:
         text = result.result or ""
         error = ""
         if result.is_error:  # the result text carries the API's own message ("API Error: 400 ...")
-            error = (
-                text
-                or "; ".join(result.errors or self.errors)
-                or f"claude reported an error ({result.subtype})"
-            )
+            error = text or "; ".join(result.errors or self.errors) or f"claude reported an error ({result.subtype})"
         return AgentResult(
             session_id=self.session_id,
             is_error=result.is_error,

@@ -79,9 +79,7 @@ class ToolGuard:
     def _check_write(self, path: str) -> GuardDecision:
         if not path or self.inside(path):
             return GuardDecision(True)
-        return GuardDecision(
-            False, f"writes outside the workspace: {path} (the workspace is {self.workspace})"
-        )
+        return GuardDecision(False, f"writes outside the workspace: {path} (the workspace is {self.workspace})")
 
     def _check_command(self, command: str) -> GuardDecision:
         for pattern in self._deny:

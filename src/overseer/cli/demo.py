@@ -20,9 +20,7 @@ from overseer.testing import ScriptedAnthropicServer, claude_environ
 
 
 def demo(
-    live: bool = typer.Option(
-        False, "--live", help="Use your own Claude Code login or API key (spends real tokens)."
-    ),
+    live: bool = typer.Option(False, "--live", help="Use your own Claude Code login or API key (spends real tokens)."),
     workspace: Path | None = typer.Option(
         None, "--workspace", "-w", help="An empty directory for the demo project (default: a new temp dir)."
     ),

@@ -33,17 +33,26 @@ class ConsoleReporter:
         elif event.kind == "result" and event.data.get("is_error"):
             self.console.print(f"  [red]agent error:[/] {escape(str(event.data.get('text', '')))[:160]}")
 
-    def attempt_judged(
-        self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None
-    ) -> None:
+    def attempt_judged(self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None) -> None:
         if verdict is None or outcome is None:
             return
-        self.console.print(
-            f"  judged: [bold]{outcome.decision.value}[/] (confidence {verdict.confidence:.2f})"
-        )
+        self.console.print(f"  judged: [bold]{outcome.decision.value}[/] (confidence {verdict.confidence:.2f})")
+        for gate in verdict.gates:
+            self.console.print(f"    gate {gate.name}: {escape(gate.summary)}")
+        if verdict.review is not None:
+            opinion = "approves" if verdict.review.approve else "rejects"
+            self.console.print(f"    supervisor LLM {opinion} (score {verdict.review.score:.1f})")
         for finding in verdict.findings:
             style = _SEVERITY_STYLE.get(finding.severity.value, "")
-            self.console.print(f"    [{style}]{finding.severity.value}[/] {escape(finding.message)[:300]}")
+            self.console.print(f"    [{style}]{finding.severity.value}[/] {_indented(finding.message, 6)}")
+        if outcome.feedback:
+            self.console.print(f"  feedback for the next attempt:\n      {_indented(outcome.feedback, 6)}")
+        if outcome.brief:
+            self.console.print(f"  [yellow]needs a human:[/] {escape(outcome.brief)}")
+
+
+def _indented(text: str, spaces: int) -> str:
+    return escape(text.strip()).replace("\n", "\n" + " " * spaces)
 
 
 def render_task(console: Console, summary: dict[str, Any]) -> None:

@@ -51,9 +51,7 @@ def _print_run(summaries: list[dict[str, object]], waiting: list[int]) -> None:
         render_task(console, summary)
     if waiting:
         ids = ", ".join(str(t) for t in waiting)
-        console.print(
-            f"waiting for a human: task {ids}; answer with `overseer resolve ID --accept|--retry|--abandon`"
-        )
+        console.print(f"waiting for a human: task {ids}; answer with `overseer resolve ID --accept|--retry|--abandon`")
 
 
 def do(

@@ -83,9 +83,7 @@ class Store:
                 session.flush()
             return project
 
-    def add_task(
-        self, project_id: int, text: str, *, priority: int = 0, depends_on: Sequence[int] = ()
-    ) -> Task:
+    def add_task(self, project_id: int, text: str, *, priority: int = 0, depends_on: Sequence[int] = ()) -> Task:
         with self._write() as session:
             if session.get(Project, project_id) is None:
                 raise UsageError(f"unknown project id {project_id}")
@@ -108,8 +106,7 @@ class Store:
         """Task id -> the ids it depends on; every task of the project is a key, even with no dependencies."""
         with self._read() as session:
             graph: dict[int, set[int]] = {
-                task_id: set()
-                for task_id in session.scalars(select(Task.id).where(Task.project_id == project_id))
+                task_id: set() for task_id in session.scalars(select(Task.id).where(Task.project_id == project_id))
             }
             edges = session.execute(
                 select(TaskDependency.task_id, TaskDependency.depends_on_id)
@@ -209,15 +206,11 @@ class Store:
 
     def events(self, attempt_id: int) -> list[Event]:
         with self._read() as session:
-            return list(
-                session.scalars(select(Event).where(Event.attempt_id == attempt_id).order_by(Event.seq))
-            )
+            return list(session.scalars(select(Event).where(Event.attempt_id == attempt_id).order_by(Event.seq)))
 
     def file_changes(self, attempt_id: int) -> list[FileChangeRow]:
         with self._read() as session:
-            query = (
-                select(FileChangeRow).where(FileChangeRow.attempt_id == attempt_id).order_by(FileChangeRow.id)
-            )
+            query = select(FileChangeRow).where(FileChangeRow.attempt_id == attempt_id).order_by(FileChangeRow.id)
             return list(session.scalars(query))
 
     def findings(self, attempt_id: int) -> list[FindingRow]:

@@ -23,9 +23,7 @@ class DecisionEngine:
             reasons = (f"confidence {verdict.confidence:.2f} is below {self.proceed_threshold:.2f}",)
         if attempts_used < self.max_attempts:
             return Outcome(Decision.RETRY, feedback=self._feedback(verdict, reasons), reasons=reasons)
-        brief = f"stopped after {attempts_used} attempt(s) without an acceptable result: " + "; ".join(
-            reasons
-        )
+        brief = f"stopped after {attempts_used} attempt(s) without an acceptable result: " + "; ".join(reasons)
         return Outcome(Decision.ESCALATE, brief=brief, reasons=reasons)
 
     def _feedback(self, verdict: Verdict, reasons: tuple[str, ...]) -> str:

@@ -79,6 +79,7 @@ class Verdict:
     gates: tuple[GateResult, ...] = ()
     review: Review | None = None
     confidence: float = 0.0
+    durations: dict[str, float] = field(default_factory=dict)  # seconds per judge stage
 
     @property
     def blocking(self) -> tuple[Finding, ...]:

@@ -151,9 +151,7 @@ def tests_gate(workspace: Path, config: GatesConfig) -> GateOutcome:
             f"Test command `{shown}` did not finish within {config.test_timeout_s:g}s and was stopped; "
             "a test may hang, wait for input or loop forever."
         )
-        return _failed_to_run(
-            "tests_timeout", f"timed out after {config.test_timeout_s:g}s", message, run.output
-        )
+        return _failed_to_run("tests_timeout", f"timed out after {config.test_timeout_s:g}s", message, run.output)
     return _judge_run(run, shown, default=config.test_command is None)
 
 
@@ -169,9 +167,7 @@ def _judge_run(run: CommandRun, shown: str, *, default: bool) -> GateOutcome:
         return _no_tests("no tests ran", "Test files exist but pytest collected no tests from them.")
     message = failure_feedback(run, shown, counts)
     finding = Finding(_STAGE, "tests_failed", Severity.BLOCKING, message)
-    summary = (
-        f"{failed_count} of {counts.ran} tests failed" if counts else f"exited with code {run.exit_code}"
-    )
+    summary = f"{failed_count} of {counts.ran} tests failed" if counts else f"exited with code {run.exit_code}"
     return GateResult("tests", False, summary, output, passed_count, failed_count), (finding,)
 
 
@@ -196,9 +192,7 @@ def failure_feedback(run: CommandRun, shown: str, counts: TestCounts | None) -> 
     if counts and counts.failed + counts.errors:
         headline = f"Tests failed: {counts.failed + counts.errors} of {counts.ran} failed ({counts.raw})."
     elif counts:
-        headline = (
-            f"Test command `{shown}` exited with code {run.exit_code} although pytest reported: {counts.raw}."
-        )
+        headline = f"Test command `{shown}` exited with code {run.exit_code} although pytest reported: {counts.raw}."
     else:
         headline = f"Test command `{shown}` exited with code {run.exit_code}."
     failures = parse_failures(run.output)
@@ -299,9 +293,7 @@ class TestFailure:
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # "==== 1 failed, 2 passed in 0.03s ====", "3 passed in 61.2s (0:01:01)", "no tests ran in 0.01s"
-_SUMMARY = re.compile(
-    r"^=*\s*(?P<counts>no tests ran|\d+ \w+(?:, \d+ \w+)*) in [\d.]+s(?: \([\d:]+\))?\s*=*$"
-)
+_SUMMARY = re.compile(r"^=*\s*(?P<counts>no tests ran|\d+ \w+(?:, \d+ \w+)*) in [\d.]+s(?: \([\d:]+\))?\s*=*$")
 _COUNT = re.compile(r"(\d+) (\w+)")
 _SHORT_SUMMARY = re.compile(r"^(?P<kind>FAILED|ERROR) (?P<id>.+?)(?: - (?P<reason>.*))?$")
 _EXCEPTION_LINE = re.compile(r"^E\s+(?P<line>[\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$")

@@ -7,6 +7,8 @@ opinion cannot rescue it, and skipping it saves seconds on every failed attempt.
 
 from __future__ import annotations
 
+import time
+
 from overseer.supervise.claims import read_claims
 from overseer.supervise.confidence import confidence
 from overseer.supervise.evidence import Evidence, Finding, Severity, Verdict
@@ -21,14 +23,32 @@ class Judge:
         self.reviewer = reviewer
 
     def judge(self, evidence: Evidence) -> Verdict:
+        clock = _StageClock()
         claims = read_claims(evidence.result.text)
         findings: list[Finding] = list(validate(evidence, claims))
         if evidence.result.is_error or evidence.timed_out:
-            return Verdict(tuple(findings), confidence=confidence(findings, (), None))
+            return Verdict(tuple(findings), confidence=confidence(findings, (), None), durations=clock.lap("validate"))
+        clock.lap("validate")
         gates, gate_findings = run_gates(evidence, self.gates)
         findings += [*gate_findings, *contradictions(claims, gates)]
+        clock.lap("gates")
         review = None
         if not any(f.severity is Severity.BLOCKING for f in findings):
             review, review_findings = self.reviewer.review(evidence, gates)
             findings += review_findings
-        return Verdict(tuple(findings), gates, review, confidence(findings, gates, review))
+        durations = clock.lap("review")
+        return Verdict(tuple(findings), gates, review, confidence(findings, gates, review), durations)
+
+
+class _StageClock:
+    """Seconds spent per stage, so benchmarks can tell overseer's own time from the models'."""
+
+    def __init__(self) -> None:
+        self.durations: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> dict[str, float]:
+        now = time.perf_counter()
+        self.durations[stage] = round(now - self._last, 4)
+        self._last = now
+        return self.durations

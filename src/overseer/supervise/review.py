@@ -47,9 +47,7 @@ class Reviewer:
         self._llm = llm
         self._max_diff_chars = max_diff_chars
 
-    def review(
-        self, evidence: Evidence, gates: Sequence[GateResult]
-    ) -> tuple[Review | None, tuple[Finding, ...]]:
+    def review(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[Review | None, tuple[Finding, ...]]:
         system, user = self.prompt(evidence, gates)
         try:
             review = _parse_review(self._llm.complete_json(system, user, REVIEW_SCHEMA))

@@ -27,9 +27,7 @@ def validate(evidence: Evidence, claims: Claims) -> tuple[Finding, ...]:
 
 def _run_problems(evidence: Evidence) -> list[Finding]:
     if evidence.timed_out == "silence":
-        return [
-            _finding("timeout", Severity.BLOCKING, "the agent went silent and overseer stopped the attempt")
-        ]
+        return [_finding("timeout", Severity.BLOCKING, "the agent went silent and overseer stopped the attempt")]
     if evidence.timed_out:
         return [_finding("timeout", Severity.BLOCKING, "the attempt ran out of time and overseer stopped it")]
     if evidence.result.is_error:
@@ -49,9 +47,7 @@ def _claim_problems(evidence: Evidence, claims: Claims) -> list[Finding]:
     changed = set(evidence.changed_paths)
     if claims.failure:
         said = evidence.result.text.strip()[:300]
-        return [
-            _finding("agent_reported_failure", Severity.BLOCKING, f"the agent said it did not finish: {said}")
-        ]
+        return [_finding("agent_reported_failure", Severity.BLOCKING, f"the agent said it did not finish: {said}")]
     if claims.question and not changed:
         return [_finding("agent_question", Severity.BLOCKING, f"the agent asks: {claims.question}")]
     if not changed:
@@ -60,9 +56,7 @@ def _claim_problems(evidence: Evidence, claims: Claims) -> list[Finding]:
             return [_finding("claim_without_change", Severity.BLOCKING, message)]
         return [_finding("no_change", Severity.BLOCKING, "the attempt changed no file in the workspace")]
     return [
-        _finding(
-            "false_claim", Severity.BLOCKING, f"the agent said it created or changed {name}, but it did not"
-        )
+        _finding("false_claim", Severity.BLOCKING, f"the agent said it created or changed {name}, but it did not")
         for name in claims.files
         if not _matches_any(name, changed)
     ]

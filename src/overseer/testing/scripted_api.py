@@ -173,13 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
             empty = {**block, "input": {}}
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
         self.wfile.write(
-            _sse(
-                "content_block_start", {"type": "content_block_start", "index": index, "content_block": empty}
-            )
+            _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty})
         )
-        self.wfile.write(
-            _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
-        )
+        self.wfile.write(_sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
         self.wfile.write(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:

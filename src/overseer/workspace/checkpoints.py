@@ -111,18 +111,14 @@ class Checkpoints:
             scratch.unlink(missing_ok=True)
 
     def _paths(self, sha: str) -> list[bytes]:
-        listing = self._git_bytes(
-            "ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", sha
-        )
+        listing = self._git_bytes("ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", sha)
         return _split(listing)
 
     def _paths_added_since(self, sha: str) -> list[bytes]:
         head = self._head()
         if head is None:
             return []
-        added = self._git_bytes(
-            "diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", *_revs(sha, head)
-        )
+        added = self._git_bytes("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", *_revs(sha, head))
         return _split(added)
 
     def _head(self) -> str | None:

@@ -33,6 +33,8 @@ from watchdog.observers.api import BaseObserver
 from overseer.workspace.ignore import IgnoreRules
 
 CREATED, MODIFIED, DELETED, MOVED = "created", "modified", "deleted", "moved"
+# File events only: watchdog drops directory events at the source (files inside a new or moved
+# directory still get their own events).
 _EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileModifiedEvent, FileDeletedEvent, FileMovedEvent]
 
 
@@ -129,8 +131,6 @@ class _Handler(FileSystemEventHandler):
         self._rules = IgnoreRules.load(root)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
-            return
         src = self._relative(event.src_path)
         if event.event_type == MOVED:
             self._moved(src, self._relative(event.dest_path))
@@ -165,9 +165,7 @@ class WorkspaceWatcher:
     paths that `IgnoreRules` ignores are dropped. `on_change` runs on a background thread.
     """
 
-    def __init__(
-        self, workspace: Path, on_change: Callable[[WatchedChange], None], *, debounce_s: float = 0.2
-    ) -> None:
+    def __init__(self, workspace: Path, on_change: Callable[[WatchedChange], None], *, debounce_s: float = 0.2) -> None:
         self.workspace = workspace.resolve()
         self._on_change = on_change
         self._debounce_s = debounce_s

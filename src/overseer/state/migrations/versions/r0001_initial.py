@@ -30,9 +30,7 @@ def _id() -> sa.Column[int]:
 
 
 def _attempt_fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        ["attempt_id"], ["attempts.id"], name=op.f(f"fk_{table}_attempt_id_attempts")
-    )
+    return sa.ForeignKeyConstraint(["attempt_id"], ["attempts.id"], name=op.f(f"fk_{table}_attempt_id_attempts"))
 
 
 def upgrade() -> None:
@@ -72,9 +70,7 @@ def _create_projects_and_tasks() -> None:
         sa.Column("task_id", sa.Integer(), nullable=False),
         sa.Column("depends_on_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], name=op.f("fk_task_dependencies_task_id_tasks")),
-        sa.ForeignKeyConstraint(
-            ["depends_on_id"], ["tasks.id"], name=op.f("fk_task_dependencies_depends_on_id_tasks")
-        ),
+        sa.ForeignKeyConstraint(["depends_on_id"], ["tasks.id"], name=op.f("fk_task_dependencies_depends_on_id_tasks")),
         sa.PrimaryKeyConstraint("task_id", "depends_on_id", name=op.f("pk_task_dependencies")),
     )
 
