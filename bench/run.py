@@ -83,6 +83,11 @@ class Attempt:
         return self.total_s - self.agent_s - self.review_s
 
     @property
+    def bookkeeping_s(self) -> float:
+        """Overhead less validation and gates: checkpoints, diff, prompt, store writes."""
+        return self.overhead_s - self.validate_s - self.gates_s
+
+    @property
     def overhead_share(self) -> float:
         return self.overhead_s / self.total_s
 
@@ -225,6 +230,7 @@ ATTEMPT_METRICS: dict[str, Callable[[Attempt], float]] = {
     "review_s": lambda a: a.review_s,
     "overhead_s": lambda a: a.overhead_s,
     "total_s": lambda a: a.total_s,
+    "bookkeeping_s": lambda a: a.bookkeeping_s,
     "overhead_share": lambda a: a.overhead_share,
     "cli_outside_s": lambda a: a.cli_outside_s,
     "after_result_s": lambda a: a.after_result_s,
@@ -323,8 +329,9 @@ def print_attempts(per_attempt: Mapping[str, Mapping[str, float]], count: int) -
         "review_s": "review (embedded supervisor model)",
         "total_s": "total",
         "overhead_s": "overhead = total - agent - review",
-        "cli_outside_s": "  of agent: CLI start-up + exit",
-        "after_result_s": "  CLI result -> judge starts",
+        "bookkeeping_s": "  of overhead: checkpoints, diff, store",
+        "cli_outside_s": "of agent: CLI start-up + exit",
+        "after_result_s": "CLI result -> judge starts",
     }
     for name, label in labels.items():
         print(_row(label, *_seconds(per_attempt[name], keys)))
@@ -350,7 +357,7 @@ def print_report(result: Mapping[str, Any]) -> None:
     print("\nPeak RSS, MiB (median; overseer's process only, the claude CLI child is not counted)")
     print(_row("overseer status (no model)", f"{mem['status_peak_rss_mib']:.1f}"))
     print(_row("overseer do (embedded model loaded)", f"{mem['do_peak_rss_mib']:.1f}"))
-    print(_row("difference: the model's share", f"{mem['model_share_mib']:.1f}"))
+    print(_row("difference: model share (+ run machinery)", f"{mem['model_share_mib']:.1f}"))
     print(_row("claude CLI child (not counted, for scale)", f"{mem['claude_child_peak_rss_mib_not_counted']:.1f}"))
 
 

@@ -33,6 +33,7 @@ app.command("run")(run.run)
 app.command("do")(run.do)
 app.command("status")(workspace.status)
 app.command("resolve")(workspace.resolve)
+app.command("rollback")(workspace.rollback)
 app.command("demo")(demo.demo)
 
 

@@ -26,9 +26,12 @@ def demo(
     ),
     json_output: bool = JsonOption,
 ) -> None:
-    """Run a supervised task on a small Python project: by default the real `claude` CLI replays
-    a scripted session (no model is called, no tokens spent) whose first attempt falsely claims
-    success; overseer catches it, sends feedback, and the second attempt passes."""
+    """Run a supervised task on a small Python project in a throwaway workspace.
+
+    By default the real `claude` CLI replays a scripted session (no model is called, no tokens
+    spent) whose first attempt falsely claims success; overseer catches it, sends feedback, and
+    the second attempt passes. --live uses your own Claude Code login or API key instead.
+    """
     path = _empty_workspace(workspace)
     demo_project.create_project(path)
     err = stderr()
