@@ -125,7 +125,11 @@ class Orchestrator:
         prompt = self._first_prompt(task)
         while True:
             number = self._next_number(task_id)
-            outcome = self._attempt(task, number, prompt)
+            try:
+                outcome = self._attempt(task, number, prompt)
+            except AgentError as exc:
+                self.store.set_task_status(task_id, TaskStatus.FAILED, brief=str(exc))
+                return TaskStatus.FAILED
             task = self.store.get_task(task_id)
             if outcome.decision is Decision.RETRY:
                 prompt = render("retry.j2", feedback=outcome.feedback, guidance="")
@@ -162,9 +166,8 @@ class Orchestrator:
         self.reporter.attempt_started(task, number)
         try:
             self._run_and_judge(task, number, attempt.id, prompt, before, record)
-        except AgentError as exc:
+        except AgentError as exc:  # the agent could not run at all: the task fails, loudly
             record.status, record.error = AttemptStatus.ERROR, str(exc)
-            self.store.set_task_status(task.id, TaskStatus.FAILED, brief=str(exc))
             raise
         except BaseException:
             # Ctrl-C or a crash: the attempt is marked interrupted and the task can run again.

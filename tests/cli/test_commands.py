@@ -135,3 +135,15 @@ def test_rollback_restores_the_workspace_before_an_attempt(
     assert (workspace / "textstats.py").read_bytes() == original
     assert not (workspace / "notes.txt").exists()
     assert overseer("rollback", "1", "--attempt", "9", "-w", str(workspace)).code == 2
+
+
+def test_an_agent_that_cannot_run_fails_the_task_loudly(
+    overseer: Overseer, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OVERSEER_AGENT__OPTIONS__CLI_PATH", "/bin/false")  # exists, but dies at once
+    ran = overseer("do", "--json", "-w", str(workspace), "anything")
+    assert ran.code == 1
+    result = ran.json()
+    assert (result["status"], result["attempts"]) == ("failed", 1)
+    assert "claude" in result["error"]
+    assert result["history"][0]["status"] == "error"

@@ -6,6 +6,7 @@ Exit codes: 0 completed, 1 failed, 2 usage or configuration error, 3 waiting for
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -48,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code; every OverseerError becomes one line here."""
     args = list(sys.argv[1:] if argv is None else argv)
     err = Console(stderr=True, highlight=False)
+    if "--debug" not in args:
+        # The SDK logs its own view of a failure; overseer reports it once, as one line, itself.
+        logging.getLogger("claude_agent_sdk").setLevel(logging.CRITICAL)
     try:
         app(args=args, prog_name="overseer")  # standalone: usage errors print and exit 2
     except SystemExit as exc:  # commands end with typer.Exit(code); Typer turns Ctrl-C into 130
