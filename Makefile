@@ -32,8 +32,8 @@ test: setup lint
 	$(BIN)/pytest --cov=overseer --cov-report=term:skip-covered -q
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
 bench: setup

@@ -22,7 +22,8 @@ from overseer.agents.base import Agent, AgentEvent, AgentRequest, AgentResult
 from overseer.config import Limits
 from overseer.errors import AgentError
 from overseer.schedule import plan
-from overseer.state.models import AttemptStatus, Task, TaskStatus
+from overseer.state.models import Task
+from overseer.state.statuses import AttemptStatus, TaskStatus
 from overseer.state.store import Store
 from overseer.supervise.context import workspace_files
 from overseer.supervise.decide import DecisionEngine

@@ -38,6 +38,12 @@ class Registry:
         groups = {group: {ep.name: ep for ep in entry_points(group=group)} for group in (AGENTS, LLMS)}
         return cls(groups)
 
+    def with_plugin(self, entry: EntryPoint) -> Registry:
+        """A registry that also has `entry` (in its group): for tests and for trying a plugin uninstalled."""
+        groups = {group: dict(entries) for group, entries in self._groups.items()}
+        groups.setdefault(entry.group, {})[entry.name] = entry
+        return Registry(groups)
+
     def names(self, group: str) -> list[str]:
         return sorted(self._groups.get(group, {}))
 

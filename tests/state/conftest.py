@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from overseer.redact import Redactor
-from overseer.state import Store, sqlite_url
 from overseer.state.models import Project
+from overseer.state.store import Store, sqlite_url
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import pytest
 
 from overseer.errors import StoreError, UsageError
 from overseer.redact import Redactor
-from overseer.state import AttemptStatus, Store, TaskStatus, sqlite_url
 from overseer.state.models import Project, Task
+from overseer.state.statuses import AttemptStatus, TaskStatus
+from overseer.state.store import Store, sqlite_url
 from overseer.supervise.evidence import Decision, FileChange, Finding, Outcome, Severity, Verdict
 
 

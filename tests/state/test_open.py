@@ -18,8 +18,8 @@ from sqlalchemy import create_engine
 
 from overseer.errors import StoreError, StoreLockedError
 from overseer.redact import Redactor
-from overseer.state import Store, sqlite_url
 from overseer.state.models import Base
+from overseer.state.store import Store, sqlite_url
 
 if TYPE_CHECKING:
     from .conftest import Query
@@ -123,7 +123,7 @@ WORKER = """
 import sys
 from pathlib import Path
 from overseer.redact import Redactor
-from overseer.state import Store, sqlite_url
+from overseer.state.store import Store, sqlite_url
 
 db = Path(sys.argv[1])
 with Store.open(sqlite_url(db), redactor=Redactor([])) as store:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from overseer.redact import REDACTED, Redactor
-from overseer.state import AttemptStatus, Store, TaskStatus, sqlite_url
+from overseer.state.statuses import AttemptStatus, TaskStatus
+from overseer.state.store import Store, sqlite_url
 from overseer.supervise.evidence import Decision, Finding, Outcome, Severity, Verdict
 
 API_KEY = "sk-ant-api03-" + "x7" * 20  # caught by pattern, not by value

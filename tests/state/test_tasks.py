@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from overseer.errors import UsageError
-from overseer.state import Store, TaskStatus
 from overseer.state.models import Project
+from overseer.state.statuses import TaskStatus
+from overseer.state.store import Store
 
 
 def test_ensure_project_gets_the_same_project_for_the_same_resolved_path(

@@ -6,13 +6,15 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from overseer.runtime import Workspace, open_workspace
-from overseer.state.models import TaskStatus
+from overseer.state.statuses import TaskStatus
+
+if TYPE_CHECKING:
+    from overseer.runtime import Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_HUMAN = 0, 1, 3
 
@@ -23,6 +25,8 @@ JsonOption = typer.Option(False, "--json", help="Print one JSON object on stdout
 
 
 def open_ws(path: Path, *, create: bool = False) -> Workspace:
+    from overseer.runtime import open_workspace
+
     return open_workspace(path, os.environ, create=create)
 
 

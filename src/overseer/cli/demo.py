@@ -11,11 +11,9 @@ from pathlib import Path
 import typer
 
 from overseer import demo as demo_project
-from overseer.agents.claude_code import bundled_cli
 from overseer.cli.common import JsonOption, open_ws, stderr, stdout
 from overseer.cli.run import run_one
 from overseer.errors import UsageError
-from overseer.runtime import state_dir
 from overseer.testing import ScriptedAnthropicServer, claude_environ
 
 
@@ -38,6 +36,9 @@ def demo(
     if live:
         err.print("[bold]live run[/]: the real `claude` CLI with your own login or API key (real tokens)")
         raise typer.Exit(_run(path, json_output))
+    from overseer.agents.claude_code import bundled_cli
+    from overseer.runtime import state_dir
+
     turns = demo_project.scripted_session(path)
     with ScriptedAnthropicServer(turns) as server:
         err.print(

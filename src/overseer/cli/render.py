@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from overseer.agents.base import AgentEvent
-from overseer.state.models import Task
 from overseer.supervise.evidence import Outcome, Verdict
+
+if TYPE_CHECKING:
+    from overseer.state.models import Task
 
 _SEVERITY_STYLE = {"blocking": "red", "warning": "yellow", "info": "dim"}
 _STATUS_STYLE = {"completed": "green", "needs_human": "yellow", "failed": "red", "abandoned": "dim"}

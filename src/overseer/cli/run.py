@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from overseer.cli.common import JsonOption, WorkspaceOption, exit_code, open_ws, print_json, stderr, stdout
 from overseer.cli.render import ConsoleReporter, render_task
-from overseer.orchestrator import Reporter, SilentReporter
-from overseer.plugins import Registry
-from overseer.report import task_summary
-from overseer.runtime import Workspace, build_orchestrator
-from overseer.state.models import TaskStatus
+from overseer.state.statuses import TaskStatus
+
+if TYPE_CHECKING:
+    from overseer.orchestrator import Orchestrator, Reporter
+    from overseer.runtime import Workspace
+
+# The database, the agent SDK and llama.cpp are imported inside the commands that use them:
+# `overseer --help` must not pay for them (see docs/benchmarks.md).
 
 
 def _reporter(json_output: bool) -> Reporter:
+    from overseer.orchestrator import SilentReporter
+
     return SilentReporter() if json_output else ConsoleReporter(stderr())
+
+
+def _orchestrator(ws: Workspace, json_output: bool) -> Orchestrator:
+    from overseer.plugins import Registry
+    from overseer.runtime import build_orchestrator
+
+    return build_orchestrator(ws, Registry.from_entry_points(), _reporter(json_output))
 
 
 def run(
@@ -31,8 +44,9 @@ def run(
     with open_ws(workspace) as ws:
         if task_id is not None:
             ws.store.get_task(task_id)  # an unknown id fails before anything starts
-        orchestrator = build_orchestrator(ws, Registry.from_entry_points(), _reporter(json_output))
-        ran = orchestrator.run([task_id] if task_id is not None else None)
+        from overseer.report import task_summary
+
+        ran = _orchestrator(ws, json_output).run([task_id] if task_id is not None else None)
         summaries = [task_summary(ws.store, t) for t in ran]
         statuses = [t.status for t in ws.store.list_tasks(ws.project_id)]
         waiting = [t.id for t in ws.store.list_tasks(ws.project_id) if t.status is TaskStatus.NEEDS_HUMAN]
@@ -66,7 +80,9 @@ def do(
 
 
 def run_one(ws: Workspace, text: str, *, json_output: bool) -> int:
-    orchestrator = build_orchestrator(ws, Registry.from_entry_points(), _reporter(json_output))
+    from overseer.report import task_summary
+
+    orchestrator = _orchestrator(ws, json_output)
     task = ws.store.add_task(ws.project_id, text)
     orchestrator.run_task(task.id)
     summary = task_summary(ws.store, task.id)

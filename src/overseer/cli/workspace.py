@@ -9,9 +9,10 @@ import typer
 from overseer.cli.common import JsonOption, WorkspaceOption, open_ws, print_json, stdout
 from overseer.cli.render import render_task
 from overseer.errors import UsageError
-from overseer.report import task_summary
-from overseer.state.models import TaskStatus
-from overseer.workspace.checkpoints import Checkpoints
+from overseer.state.statuses import TaskStatus
+
+# The database, the agent SDK and llama.cpp are imported inside the commands that use them:
+# `overseer --help` must not pay for them (see docs/benchmarks.md).
 
 
 def init(
@@ -28,6 +29,8 @@ def status(
     json_output: bool = JsonOption,
 ) -> None:
     """Show what tasks came to: attempts, findings, decisions, confidence, files changed."""
+    from overseer.report import task_summary
+
     with open_ws(workspace) as ws:
         ids = [task_id] if task_id is not None else [t.id for t in ws.store.list_tasks(ws.project_id)]
         summaries = [task_summary(ws.store, t) for t in ids]
@@ -80,6 +83,8 @@ def rollback(
 
     The current state is snapshotted first, so a rollback can itself be undone.
     """
+    from overseer.workspace.checkpoints import Checkpoints
+
     with open_ws(workspace) as ws:
         task = ws.store.get_task(task_id)
         if task.status is TaskStatus.RUNNING:

@@ -1,9 +1,5 @@
 """Overseer's persistent state: every task, attempt and decision, in one SQL database.
 
-`Store` is the only way in; `models` holds the tables and the status enums.
+`store.Store` is the only way in; `models` holds the tables, `statuses` the status enums.
+Nothing is imported here, so that commands which never open the database start fast.
 """
-
-from overseer.state.models import AttemptStatus, TaskStatus
-from overseer.state.store import Store, sqlite_url
-
-__all__ = ["AttemptStatus", "Store", "TaskStatus", "sqlite_url"]

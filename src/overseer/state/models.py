@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text  # renamed: `Task.text` is a column
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from overseer.state.statuses import AttemptStatus, TaskStatus
 from overseer.supervise.evidence import Decision, Severity
 
 # Named constraints: Alembic needs names to alter constraints later (batch mode on SQLite included).
@@ -44,23 +45,6 @@ NAMING_CONVENTION = {
 }
 
 ENUM_LENGTH = 32  # room for longer enum values later without a migration
-
-
-class TaskStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    NEEDS_HUMAN = "needs_human"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    ABANDONED = "abandoned"
-
-
-class AttemptStatus(StrEnum):
-    RUNNING = "running"
-    FINISHED = "finished"
-    INTERRUPTED = "interrupted"  # overseer died or was killed while the agent worked
-    TIMED_OUT = "timed_out"
-    ERROR = "error"
 
 
 def utcnow() -> datetime:

@@ -24,7 +24,6 @@ from overseer.state.engine import WRITE_OPTIONS, connect, location, translate_er
 from overseer.state.engine import sqlite_url as sqlite_url
 from overseer.state.models import (
     Attempt,
-    AttemptStatus,
     DecisionRow,
     Event,
     FileChangeRow,
@@ -32,9 +31,9 @@ from overseer.state.models import (
     Project,
     Task,
     TaskDependency,
-    TaskStatus,
     utcnow,
 )
+from overseer.state.statuses import AttemptStatus, TaskStatus
 from overseer.supervise.evidence import FileChange, Outcome, Verdict
 
 INTERRUPTED_NOTE = "overseer stopped before the attempt finished"
