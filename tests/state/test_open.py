@@ -145,3 +145,11 @@ def test_processes_starting_together_on_a_new_database_all_get_their_writes_in(d
     assert query("SELECT count(*) FROM tasks") == [(30,)]
     assert query("SELECT count(*) FROM events") == [(30,)]
     assert query("SELECT count(*) FROM projects") == [(1,)]
+
+
+def test_the_head_revision_known_to_start_up_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from overseer.state.engine import HEAD_REVISION, _alembic_config
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_heads() == [HEAD_REVISION]

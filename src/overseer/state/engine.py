@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, inspect, make_url, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 from overseer.errors import OverseerError, StoreError, StoreLockedError
 
@@ -31,6 +30,9 @@ from overseer.errors import OverseerError, StoreError, StoreLockedError
 SQLITE_BEGIN = "overseer_sqlite_begin"
 WRITE_OPTIONS = {SQLITE_BEGIN: "IMMEDIATE"}
 MIGRATIONS = "overseer.state:migrations"  # package resource: works from a wheel as well as a checkout
+# The newest revision in migrations/versions. Known here so that start-up can check the schema with
+# one plain query and import Alembic only to migrate; tests/state checks it matches Alembic's head.
+HEAD_REVISION = "0001"
 
 
 def sqlite_url(path: Path) -> str:
@@ -94,7 +96,7 @@ def translate_errors(where: str) -> Iterator[None]:
                 hint="wait for the other overseer to finish, or raise store.busy_timeout",
             ) from error
         raise _store_error(error, where) from error
-    except (exc.SQLAlchemyError, CommandError) as error:
+    except exc.SQLAlchemyError as error:
         raise _store_error(error, where) from error
 
 
@@ -104,12 +106,24 @@ def _store_error(error: Exception, where: str) -> StoreError:
 
 
 def upgrade_if_needed(engine: Engine, where: str) -> None:
-    """Bring the schema to the newest revision; a cheap read when it is already there (every start-up)."""
+    """Bring the schema to the newest revision; one plain read when it is already there (every start-up)."""
+    with engine.connect() as connection:
+        if _recorded_revisions(connection) == {HEAD_REVISION}:
+            return
+    from alembic.util import CommandError
+
+    try:
+        _migrate(engine, where)
+    except CommandError as error:
+        raise _store_error(error, where) from error
+
+
+def _migrate(engine: Engine, where: str) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config())
     heads = set(script.get_heads())
-    with engine.connect() as connection:
-        if _current_revisions(connection) == heads:
-            return
     with engine.execution_options(**WRITE_OPTIONS).begin() as connection:
         current = _current_revisions(connection)
         if current == heads:  # another process migrated while we waited for the lock
@@ -118,7 +132,15 @@ def upgrade_if_needed(engine: Engine, where: str) -> None:
         command.upgrade(_alembic_config(connection), "heads")
 
 
+def _recorded_revisions(connection: Connection) -> set[str]:
+    if not inspect(connection).has_table("alembic_version"):
+        return set()
+    return {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
+
+
 def _current_revisions(connection: Connection) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
     return set(MigrationContext.configure(connection).get_current_heads())
 
 
@@ -133,6 +155,8 @@ def _refuse_unknown(current: set[str], script: ScriptDirectory, where: str) -> N
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", MIGRATIONS)
     config.attributes["connection"] = connection
