@@ -19,6 +19,7 @@ import pytest
 
 from overseer import demo
 from overseer.cli.app import main
+from overseer.llm.embedded import EmbeddedLLM
 from overseer.testing import ScriptedAnthropicServer, Turn, claude_environ
 
 
@@ -75,6 +76,14 @@ def scripted(
     yield start
     for server in servers:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def embedded_llm() -> EmbeddedLLM:
+    """The real packaged supervisor model, loaded once: loading is cheap (~0.15 s), answers are not."""
+    model = EmbeddedLLM()
+    model.preflight()
+    return model
 
 
 @pytest.fixture(autouse=True)

@@ -61,8 +61,12 @@ def test_honest_success_proceeds(workspace: Path, scripted: Scripted, overseer: 
         [change] = store.file_changes(attempt.id)
         assert (change.path, change.kind) == ("textstats.py", "modified")
         assert change.sha_after == git_blob(workspace / "textstats.py")
-        kinds = [e.kind for e in store.events(attempt.id)]
-        assert kinds.count("tool_call") == 2 and "result" in kinds
+        events = store.events(attempt.id)
+        kinds = [e.kind for e in events]
+        assert kinds.count("tool_call") == 2 and "result" in kinds and "timings" in kinds
+        # the watcher saw the edit live; what pytest wrote (.gitignored __pycache__) is not there
+        watched = {e.data["path"] for e in events if e.kind == "file"}
+        assert watched == {"textstats.py"}
         assert not [f for f in store.findings(attempt.id) if f.severity == "blocking"]
         assert attempt.checkpoint_before and attempt.checkpoint_after
     finally:
@@ -290,3 +294,15 @@ def _wait_for_tool_call(workspace: Path, timeout: float = 60) -> None:
                 return
         time.sleep(0.2)
     raise AssertionError("the agent never made its tool call")
+
+
+def test_a_question_from_the_agent_waits_for_a_human(workspace: Path, scripted: Scripted, overseer: Overseer) -> None:
+    scripted([turn(Say("The tests disagree with the docstring. Should word_count count 'e-mail' as one word?"))])
+
+    ran = overseer("do", "--json", "-w", str(workspace), TASK)
+
+    assert ran.code == 3, ran.err
+    result = ran.json()
+    assert (result["status"], result["attempts"], result["decision"]) == ("needs_human", 1, "clarify")
+    assert "Should word_count count 'e-mail' as one word?" in result["error"]
+    assert overseer("run", "-w", str(workspace)).code == 3  # still open: run says so until resolved

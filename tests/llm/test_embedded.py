@@ -35,16 +35,8 @@ def assert_fits_schema(answer: dict[str, Any]) -> None:
     assert all(isinstance(word, str) and len(word) <= 20 for word in answer["words"])
 
 
-@pytest.fixture(scope="module")
-def llm() -> EmbeddedLLM:
-    """One loaded model for the module: loading is cheap (~0.15 s) but answers are not."""
-    model = EmbeddedLLM()
-    model.preflight()
-    return model
-
-
-def test_complete_json_answers_an_object_that_fits_the_schema(llm: EmbeddedLLM) -> None:
-    answer = llm.complete_json(
+def test_complete_json_answers_an_object_that_fits_the_schema(embedded_llm: EmbeddedLLM) -> None:
+    answer = embedded_llm.complete_json(
         "You answer questions in JSON.", "Is Python a programming language? Answer yes or no.", SCHEMA
     )
     assert_fits_schema(answer)
@@ -96,10 +88,10 @@ def test_a_file_that_is_not_a_model_is_a_config_error(tmp_path: Path) -> None:
     assert caught.value.context["path"] == bogus
 
 
-def test_count_tokens_grows_with_the_text(llm: EmbeddedLLM) -> None:
-    short = llm.count_tokens("def add(a, b):")
+def test_count_tokens_grows_with_the_text(embedded_llm: EmbeddedLLM) -> None:
+    short = embedded_llm.count_tokens("def add(a, b):")
     assert short > 0
-    assert llm.count_tokens("def add(a, b):\n    return a + b\n") > short
+    assert embedded_llm.count_tokens("def add(a, b):\n    return a + b\n") > short
 
 
 def test_the_default_model_is_the_packaged_gguf_found_without_importing_heavy_modules() -> None:

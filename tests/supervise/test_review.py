@@ -65,16 +65,8 @@ def evidence(diff: str = DIFF, text: str = "Done! I added add() and all tests pa
     )
 
 
-@pytest.fixture(scope="module")
-def embedded() -> EmbeddedLLM:
-    """One loaded model for the module: loading is cheap (~0.15 s) but answers are not."""
-    model = EmbeddedLLM()
-    model.preflight()
-    return model
-
-
-def test_the_real_model_gives_a_review_with_a_score_between_0_and_1(embedded: EmbeddedLLM) -> None:
-    review, findings = Reviewer(embedded).review(evidence(), PASSING)
+def test_the_real_model_gives_a_review_with_a_score_between_0_and_1(embedded_llm: EmbeddedLLM) -> None:
+    review, findings = Reviewer(embedded_llm).review(evidence(), PASSING)
     assert isinstance(review, Review)
     assert 0.0 <= review.score <= 1.0
     assert len(review.reasons) <= 3

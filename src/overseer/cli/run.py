@@ -39,22 +39,22 @@ def run(
 ) -> None:
     """Run pending tasks in dependency and priority order, each until it is settled.
 
-    Exits 3 while any task waits for a human (answer it with `overseer resolve`).
+    Exits 1 if a task it ran failed, else 3 while any task waits for a human (answer it with
+    `overseer resolve`), else 0.
     """
+    from overseer.report import task_summary
+
     with open_ws(workspace) as ws:
         if task_id is not None:
             ws.store.get_task(task_id)  # an unknown id fails before anything starts
-        from overseer.report import task_summary
-
         ran = _orchestrator(ws, json_output).run([task_id] if task_id is not None else None)
         summaries = [task_summary(ws.store, t) for t in ran]
-        statuses = [t.status for t in ws.store.list_tasks(ws.project_id)]
         waiting = [t.id for t in ws.store.list_tasks(ws.project_id) if t.status is TaskStatus.NEEDS_HUMAN]
     if json_output:
         print_json({"tasks": summaries, "waiting_for_human": waiting})
     else:
         _print_run(summaries, waiting)
-    raise typer.Exit(exit_code([*(s["status"] for s in summaries), *statuses]))
+    raise typer.Exit(exit_code([*(s["status"] for s in summaries), *([TaskStatus.NEEDS_HUMAN] if waiting else [])]))
 
 
 def _print_run(summaries: list[dict[str, object]], waiting: list[int]) -> None:
