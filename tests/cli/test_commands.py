@@ -147,3 +147,26 @@ def test_an_agent_that_cannot_run_fails_the_task_loudly(
     assert (result["status"], result["attempts"]) == ("failed", 1)
     assert "claude" in result["error"]
     assert result["history"][0]["status"] == "error"
+
+
+def _waiting_task(overseer: Overseer, workspace: Path, brief: str) -> None:
+    """Arrange a task that waits for a human, through the store (the run that gets there is tested in e2e)."""
+    from overseer.redact import Redactor
+    from overseer.state.statuses import TaskStatus
+    from overseer.state.store import Store, sqlite_url
+
+    overseer("task", "add", "-w", str(workspace), "x")
+    with Store.open(sqlite_url(workspace / ".overseer" / "state.db"), redactor=Redactor([])) as store:
+        store.set_task_status(1, TaskStatus.NEEDS_HUMAN, brief=brief)
+
+
+@pytest.mark.parametrize(("answer", "status"), [("--accept", "completed"), ("--abandon", "abandoned")])
+def test_resolve_accept_and_abandon(overseer: Overseer, workspace: Path, answer: str, status: str) -> None:
+    _waiting_task(overseer, workspace, "stopped after 3 attempts")
+    human = overseer("status", "-w", str(workspace))
+    assert "needs_human" in human.out and "stopped after 3 attempts" in human.out
+
+    assert overseer("resolve", "1", answer, "-w", str(workspace)).code == 0
+
+    assert overseer("status", "1", "--json", "-w", str(workspace)).json()["status"] == status
+    assert overseer("run", "-w", str(workspace)).code == 0  # nothing left waiting
