@@ -195,11 +195,15 @@ def test_write_outside_the_workspace_is_refused_and_recorded(
         store.close()
 
 
-def test_silent_agent_is_stopped_by_overseer(
-    workspace: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("limit", "said"),
+    [("OVERSEER_LIMITS__SILENCE_TIMEOUT_S", "went silent"), ("OVERSEER_LIMITS__ATTEMPT_TIMEOUT_S", "ran out of time")],
+)
+def test_a_stuck_agent_is_stopped_by_overseer(
+    workspace: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch, limit: str, said: str
 ) -> None:
     monkeypatch.setenv("OVERSEER_LIMITS__MAX_ATTEMPTS", "1")
-    monkeypatch.setenv("OVERSEER_LIMITS__SILENCE_TIMEOUT_S", "2")
+    monkeypatch.setenv(limit, "2")
     scripted([turn(Use("Bash", {"command": SLEEP, "description": "wait"}))])
 
     ran = overseer("do", "--json", "-w", str(workspace), TASK)
@@ -207,7 +211,8 @@ def test_silent_agent_is_stopped_by_overseer(
     assert ran.code == 3, ran.err
     result = ran.json()
     assert result["history"][0]["status"] == "timed_out"
-    assert [f["code"] for f in result["findings"]] == ["timeout"]
+    [finding] = result["findings"]
+    assert finding["code"] == "timeout" and said in finding["message"]
 
 
 def test_human_sends_a_task_back_with_guidance(
