@@ -184,19 +184,7 @@ class Orchestrator:
         self, task: Task, number: int, attempt_id: int, prompt: str, before: str, record: _AttemptRecord
     ) -> None:
         request = AgentRequest(prompt=prompt, workspace=self.workspace, session_id=task.session_id)
-        watched: list[WatchedChange] = []
-        lock = threading.Lock()
-
-        def on_change(change: WatchedChange) -> None:  # called on the watcher's thread
-            with lock:
-                watched.append(change)
-
-        with WorkspaceWatcher(self.workspace, on_change):
-            agent_started = time.perf_counter()
-            result, timed_out = anyio.run(self._run_agent, request, attempt_id)
-            agent_s = time.perf_counter() - agent_started
-        for change in watched:
-            self.store.add_event(attempt_id, "file", {"path": change.path, "kind": change.kind})
+        result, timed_out, agent_s = self._run_watched(request, attempt_id)
         if result.session_id and result.session_id != task.session_id:
             self.store.set_task_session(task.id, result.session_id)
         record.result = result
@@ -217,6 +205,23 @@ class Orchestrator:
         timings = {"agent_s": agent_s, **{f"{k}_s": v for k, v in record.verdict.durations.items()}}
         timings["total_s"] = time.perf_counter() - record.started
         self.store.add_event(attempt_id, "timings", {k: round(v, 4) for k, v in timings.items()})
+
+    def _run_watched(self, request: AgentRequest, attempt_id: int) -> tuple[AgentResult, str, float]:
+        """Run the agent while the watcher follows the workspace; its changes become `file` events."""
+        watched: list[WatchedChange] = []
+        lock = threading.Lock()
+
+        def on_change(change: WatchedChange) -> None:  # called on the watcher's thread
+            with lock:
+                watched.append(change)
+
+        started = time.perf_counter()
+        with WorkspaceWatcher(self.workspace, on_change):
+            result, timed_out = anyio.run(self._run_agent, request, attempt_id)
+        agent_s = time.perf_counter() - started
+        for change in watched:
+            self.store.add_event(attempt_id, "file", {"path": change.path, "kind": change.kind})
+        return result, timed_out, agent_s
 
     async def _run_agent(self, request: AgentRequest, attempt_id: int) -> tuple[AgentResult, str]:
         """Run the agent under the wall-clock and silence limits: (result, "" | "wall" | "silence")."""
