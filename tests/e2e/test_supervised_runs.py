@@ -257,8 +257,16 @@ def test_secrets_never_reach_the_store(workspace: Path, scripted: Scripted, over
     assert DUMMY_API_KEY.encode() not in stored  # ...with the key masked
 
 
-def test_ctrl_c_marks_the_attempt_interrupted(workspace: Path, scripted: Scripted) -> None:
-    scripted([turn(Use("Bash", {"command": SLEEP, "description": "wait"}))])
+def test_ctrl_c_marks_the_attempt_interrupted_and_the_next_run_goes_on(
+    workspace: Path, scripted: Scripted, overseer: Overseer
+) -> None:
+    scripted(
+        [
+            turn(Use("Bash", {"command": SLEEP, "description": "wait"})),
+            *edit(workspace, STUB, RIGHT),
+            turn(Say("Implemented word_count in textstats.py; 3 passed.")),
+        ]
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "overseer", "do", "-w", str(workspace), TASK],
         stdout=subprocess.PIPE,
@@ -280,6 +288,11 @@ def test_ctrl_c_marks_the_attempt_interrupted(workspace: Path, scripted: Scripte
         assert (task.status, attempt.status) == (TaskStatus.PENDING, AttemptStatus.INTERRUPTED)
     finally:
         store.close()
+    resumed = overseer("run", "--json", "-w", str(workspace))
+    assert resumed.code == 0, resumed.err
+    [summary] = resumed.json()["tasks"]
+    assert (summary["status"], summary["attempts"]) == ("completed", 2)
+    assert [a["status"] for a in summary["history"]] == ["interrupted", "finished"]
 
 
 def _wait_for_tool_call(workspace: Path, timeout: float = 60) -> None:
@@ -311,3 +324,29 @@ def test_a_question_from_the_agent_waits_for_a_human(workspace: Path, scripted: 
     assert (result["status"], result["attempts"], result["decision"]) == ("needs_human", 1, "clarify")
     assert "Should word_count count 'e-mail' as one word?" in result["error"]
     assert overseer("run", "-w", str(workspace)).code == 3  # still open: run says so until resolved
+
+
+def test_run_takes_tasks_in_dependency_then_priority_order(
+    workspace: Path, scripted: Scripted, overseer: Overseer
+) -> None:
+    module = workspace / "textstats.py"
+    module.write_text(module.read_text().replace(STUB, RIGHT))  # tests pass: each task only adds a file
+
+    def writes(name: str) -> list[Turn]:
+        path = str(workspace / name)
+        return [turn(Use("Write", {"file_path": path, "content": name})), turn(Say(f"Created {name}."))]
+
+    server = scripted([*writes("first.txt"), *writes("second.txt"), *writes("third.txt")])
+    ws = str(workspace)
+    overseer("task", "add", "-w", ws, "write LOW.txt", "--priority", "1")  # 1
+    overseer("task", "add", "-w", ws, "write AFTER.txt", "--priority", "9", "--depends-on", "1")  # 2
+    overseer("task", "add", "-w", ws, "write HIGH.txt", "--priority", "5")  # 3
+
+    ran = overseer("run", "--json", "-w", ws)
+
+    assert ran.code == 0, ran.err
+    assert [t["task_id"] for t in ran.json()["tasks"]] == [3, 1, 2]
+    # each task is a new agent session, whose requests carry only that task's prompt
+    seen = [[m for m in ("LOW", "AFTER", "HIGH") if m in str(r["messages"])] for r in server.agent_requests]
+    assert list(dict.fromkeys(m for markers in seen for m in markers)) == ["HIGH", "LOW", "AFTER"]
+    assert all(len(markers) == 1 for markers in seen)
