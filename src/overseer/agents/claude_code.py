@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from claude_agent_sdk import (
     AssistantMessage,
@@ -111,8 +111,9 @@ class _Run:
         self.stderr: list[str] = []
 
     async def pre_tool_use(self, data: HookInput, tool_use_id: str | None, context: HookContext) -> SyncHookJSONOutput:
-        name = str(data.get("tool_name", ""))
-        tool_input: dict[str, Any] = dict(data.get("tool_input") or {})  # type: ignore[call-overload]
+        if data["hook_event_name"] != "PreToolUse":  # registered for PreToolUse only; narrows the type
+            return {}
+        name, tool_input = data["tool_name"], dict(data["tool_input"])
         decision = self.guard.check(name, tool_input)
         call = ToolCall(tool_use_id or "", name, tool_input, decision.allowed, decision.reason)
         self.calls.append(call)
