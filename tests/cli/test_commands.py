@@ -170,3 +170,10 @@ def test_resolve_accept_and_abandon(overseer: Overseer, workspace: Path, answer:
 
     assert overseer("status", "1", "--json", "-w", str(workspace)).json()["status"] == status
     assert overseer("run", "-w", str(workspace)).code == 0  # nothing left waiting
+
+
+def test_version(overseer: Overseer) -> None:
+    from importlib import metadata
+
+    ran = overseer("--version")
+    assert (ran.code, ran.out.strip()) == (0, f"overseer {metadata.version('overseer')}")

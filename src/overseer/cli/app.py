@@ -10,6 +10,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from importlib import metadata
 
 import typer
 from rich.console import Console
@@ -38,11 +39,20 @@ app.command("rollback")(workspace.rollback)
 app.command("demo")(demo.demo)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"overseer {metadata.version('overseer')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
-    """Global options (read again in `main`, which handles errors)."""
+    """Global options (`--debug` is read again in `main`, which handles errors)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
