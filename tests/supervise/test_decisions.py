@@ -98,9 +98,16 @@ def test_retry_carries_the_findings_as_feedback() -> None:
     assert "1 of 3 tests failed: test_x" in outcome.feedback
 
 
-def test_low_confidence_alone_retries() -> None:
-    outcome = ENGINE.decide(verdict(score=0.5), 2)
-    assert outcome.decision is Decision.RETRY and "below" in outcome.feedback
+def test_warnings_below_the_threshold_are_sent_back() -> None:
+    denied = Finding("validate", "tool_denied", Severity.WARNING, "overseer refused a Write call: outside")
+    outcome = ENGINE.decide(verdict(denied, score=0.6), 2)
+    assert outcome.decision is Decision.RETRY and "refused a Write call" in outcome.feedback
+
+
+def test_nothing_to_fix_and_nothing_verified_goes_to_a_human_at_once() -> None:
+    outcome = ENGINE.decide(verdict(score=0.58), 1)
+    assert outcome.decision is Decision.ESCALATE
+    assert "nothing verified this attempt" in outcome.brief
 
 
 def test_escalate_when_the_budget_is_spent() -> None:

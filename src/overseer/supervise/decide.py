@@ -16,16 +16,21 @@ class DecisionEngine:
         question = next((f for f in verdict.findings if f.code == "agent_question"), None)
         if question is not None:
             return Outcome(Decision.CLARIFY, brief=question.message, reasons=(question.message,))
-        reasons = tuple(f.message for f in verdict.blocking)
-        if not reasons and verdict.confidence >= self.proceed_threshold:
+        problems = tuple(f.message for f in verdict.blocking)
+        if not problems and verdict.confidence >= self.proceed_threshold:
             return Outcome(Decision.PROCEED, reasons=(f"confidence {verdict.confidence:.2f}",))
-        if not reasons:
-            reasons = (f"confidence {verdict.confidence:.2f} is below {self.proceed_threshold:.2f}",)
+        warnings = tuple(f.message for f in verdict.findings if f.severity is Severity.WARNING)
+        if not problems and not warnings:
+            # Nothing is wrong and nothing confirms the work (no tests ran): a retry would have
+            # nothing to fix, so a human looks at it now instead of after futile attempts.
+            brief = (
+                f"nothing verified this attempt (confidence {verdict.confidence:.2f}, "
+                f"below {self.proceed_threshold:.2f}): no test ran and no finding says what to fix; review it"
+            )
+            return Outcome(Decision.ESCALATE, brief=brief, reasons=(brief,))
         if attempts_used < self.max_attempts:
-            return Outcome(Decision.RETRY, feedback=self._feedback(verdict, reasons), reasons=reasons)
+            feedback = render("feedback.j2", problems=problems or warnings, warnings=warnings if problems else ())
+            return Outcome(Decision.RETRY, feedback=feedback, reasons=problems or warnings)
+        reasons = problems or warnings
         brief = f"stopped after {attempts_used} attempt(s) without an acceptable result: " + "; ".join(reasons)
         return Outcome(Decision.ESCALATE, brief=brief, reasons=reasons)
-
-    def _feedback(self, verdict: Verdict, reasons: tuple[str, ...]) -> str:
-        warnings = [f.message for f in verdict.findings if f.severity is Severity.WARNING]
-        return render("feedback.j2", problems=reasons, warnings=warnings)
