@@ -68,7 +68,7 @@ class ClaudeCodeAgent:
             raise ConfigError(
                 "claude CLI not found",
                 path=str(path),
-                hint="set agent.claude_code.cli_path to your `claude`, or reinstall claude-agent-sdk",
+                hint="set agent.options.cli_path to your `claude`, or reinstall claude-agent-sdk",
             )
 
     async def run(self, request: AgentRequest, emit: EventSink) -> AgentResult:

@@ -93,7 +93,7 @@ def translate_errors(where: str) -> Iterator[None]:
             raise StoreLockedError(
                 "the state database is locked by another process",
                 path=where,
-                hint="wait for the other overseer to finish, or raise store.busy_timeout",
+                hint="wait for the other overseer to finish, or raise store.busy_timeout_s",
             ) from error
         raise _store_error(error, where) from error
     except exc.SQLAlchemyError as error:
