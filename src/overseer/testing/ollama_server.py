@@ -1,0 +1,216 @@
+"""A scripted Ollama server, for testing the `ollama` supervisor (and your own policies) offline.
+
+A fake, because no Ollama server can run on the test machines (no GPU, no model weights) and tests
+must not reach any model service. It speaks the part of Ollama's HTTP API the official client uses
+for supervision: `GET /` ("Ollama is running"), `GET /api/tags` (the configured models),
+`POST /api/show` (404 for a model it does not have, as Ollama does) and `POST /api/chat`, which
+answers each request with the next scripted answer: a string is the assistant message's content
+as is (so a test can script invalid JSON), a dict is sent as its JSON, an `OllamaErrorReply` is
+an HTTP error with Ollama's `{"error": ...}` body. When the script runs out, chat answers 500.
+
+    from overseer.testing import ScriptedOllamaServer
+
+    with ScriptedOllamaServer([{"approve": True, "score": 8, "reasons": []}]) as server:
+        llm = OllamaLLM(OllamaConfig(host=server.url))
+
+Standard library only (not the `ollama` client), so importing it costs the CLI's start-up nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_MODEL = "qwen2.5-coder:7b"
+
+
+@dataclass(frozen=True)
+class OllamaErrorReply:
+    """An HTTP error in place of an answer."""
+
+    status: int
+    message: str
+
+
+Answer = str | dict[str, Any] | OllamaErrorReply
+
+
+def _tagged(model: str) -> str:
+    """Ollama's name for a model: `qwen2.5-coder` is `qwen2.5-coder:latest`."""
+    return model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _details() -> dict[str, Any]:
+    return {"format": "gguf", "family": "scripted", "parameter_size": "0B", "quantization_level": "none"}
+
+
+@dataclass
+class _Script:
+    answers: list[Answer]
+    models: tuple[str, ...]
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, body: dict[str, Any]) -> None:
+        with self.lock:
+            self.requests.append(body)
+
+    def knows(self, model: object) -> bool:
+        return isinstance(model, str) and _tagged(model) in {_tagged(known) for known in self.models}
+
+    def next_answer(self) -> Answer:
+        with self.lock:
+            if not self.answers:
+                return OllamaErrorReply(500, "scripted Ollama server: the script has no more answers")
+            return self.answers.pop(0)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr log
+        return
+
+    def do_HEAD(self) -> None:  # the `ollama` CLI's heartbeat
+        self._send(200, b"", "text/plain; charset=utf-8")
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path == "/":
+            self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
+        elif path == "/api/tags":
+            self._send_json(200, {"models": [self._model_entry(model) for model in self.server.script.models]})
+        elif path == "/api/version":
+            self._send_json(200, {"version": "0.0.0-scripted"})
+        else:
+            self._send(404, b"404 page not found", "text/plain; charset=utf-8")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except json.JSONDecodeError:
+            self._send_json(400, {"error": "invalid JSON body"})
+            return
+        self.server.script.record(body)
+        path = self.path.split("?")[0]
+        if path not in ("/api/show", "/api/chat"):
+            self._send(404, b"404 page not found", "text/plain; charset=utf-8")
+        elif not self.server.script.knows(body.get("model")):
+            self._send_json(404, {"error": f"model '{body.get('model')}' not found"})
+        elif path == "/api/show":
+            self._send_json(200, self._show())
+        else:
+            self._chat(body)
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        answer = self.server.script.next_answer()
+        if isinstance(answer, OllamaErrorReply):
+            self._send_json(answer.status, {"error": answer.message})
+            return
+        content = answer if isinstance(answer, str) else json.dumps(answer)
+        prompt = sum(len(str(message.get("content", ""))) for message in body.get("messages", []))
+        reply = {
+            "model": body["model"],
+            "created_at": _now(),
+            "message": {"role": "assistant", "content": content},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 1_000_000,
+            "load_duration": 0,
+            "prompt_eval_count": prompt // 4 + 1,
+            "prompt_eval_duration": 500_000,
+            "eval_count": len(content) // 4 + 1,
+            "eval_duration": 500_000,
+        }
+        # Ollama streams unless told not to; a stream of one final chunk is this same object on a line.
+        streamed = body.get("stream", True)
+        kind = "application/x-ndjson" if streamed else "application/json; charset=utf-8"
+        self._send(200, (json.dumps(reply) + ("\n" if streamed else "")).encode(), kind)
+
+    @staticmethod
+    def _model_entry(model: str) -> dict[str, Any]:
+        name = _tagged(model)
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        return {"name": name, "model": name, "modified_at": _now(), "size": 0, "digest": digest, "details": _details()}
+
+    @staticmethod
+    def _show() -> dict[str, Any]:
+        return {
+            "modelfile": "",
+            "parameters": "",
+            "template": "{{ .Prompt }}",
+            "details": _details(),
+            "model_info": {},
+            "capabilities": ["completion"],
+            "modified_at": _now(),
+        }
+
+    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8")
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, script: _Script) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.script = script
+
+
+class ScriptedOllamaServer:
+    """Serve `answers` to `/api/chat` on 127.0.0.1 at a free port; use as a context manager.
+
+    `models` are the models it has "pulled"; requests naming any other model get Ollama's 404.
+    """
+
+    def __init__(self, answers: Sequence[Answer] = (), *, models: Sequence[str] = (DEFAULT_MODEL,)) -> None:
+        self._script = _Script(list(answers), tuple(models))
+        self._server = _Server(self._script)
+        # A short poll interval: shutting down waits for it, and tests start many servers.
+        poll = {"poll_interval": 0.02}
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs=poll, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The JSON bodies of the POST requests received (`/api/show` and `/api/chat`), in order."""
+        with self._script.lock:
+            return list(self._script.requests)
+
+    @property
+    def remaining(self) -> int:
+        """Scripted answers not yet given."""
+        with self._script.lock:
+            return len(self._script.answers)
+
+    def __enter__(self) -> ScriptedOllamaServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
