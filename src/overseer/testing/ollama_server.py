@@ -24,8 +24,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from overseer.testing._local import LocalServer, QuietJsonHandler, ScriptServer
 
 DEFAULT_MODEL = "qwen2.5-coder:7b"
 
@@ -75,12 +76,8 @@ class _Script:
             return self.answers.pop(0)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr log
-        return
+class _Handler(QuietJsonHandler):
+    server: ScriptServer[_Script]
 
     def do_HEAD(self) -> None:  # the `ollama` CLI's heartbeat
         self._send(200, b"", "text/plain; charset=utf-8")
@@ -157,43 +154,15 @@ class _Handler(BaseHTTPRequestHandler):
             "modified_at": _now(),
         }
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8")
 
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, script: _Script) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.script = script
-
-
-class ScriptedOllamaServer:
+class ScriptedOllamaServer(LocalServer[_Script]):
     """Serve `answers` to `/api/chat` on 127.0.0.1 at a free port; use as a context manager.
 
     `models` are the models it has "pulled"; requests naming any other model get Ollama's 404.
     """
 
     def __init__(self, answers: Sequence[Answer] = (), *, models: Sequence[str] = (DEFAULT_MODEL,)) -> None:
-        self._script = _Script(list(answers), tuple(models))
-        self._server = _Server(self._script)
-        # A short poll interval: shutting down waits for it, and tests start many servers.
-        poll = {"poll_interval": 0.02}
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs=poll, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Handler, _Script(list(answers), tuple(models)))
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -206,11 +175,3 @@ class ScriptedOllamaServer:
         """Scripted answers not yet given."""
         with self._script.lock:
             return len(self._script.answers)
-
-    def __enter__(self) -> ScriptedOllamaServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -14,8 +14,9 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from overseer.testing._local import LocalServer, QuietJsonHandler, ScriptServer
 
 MODEL = "claude-scripted"
 
@@ -94,12 +95,8 @@ class _Script:
             return f"{prefix}_scripted_{next(self.ids):04d}"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr log
-        return
+class _Handler(QuietJsonHandler):
+    server: ScriptServer[_Script]
 
     def do_HEAD(self) -> None:
         self._send_json(200, {})
@@ -178,35 +175,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(_sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
         self.wfile.write(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, script: _Script) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.script = script
-
-
-class ScriptedAnthropicServer:
+class ScriptedAnthropicServer(LocalServer[_Script]):
     """Serve `turns` on 127.0.0.1 at a free port; use as a context manager."""
 
     def __init__(self, turns: Sequence[Turn]) -> None:
-        self._script = _Script(list(turns))
-        self._server = _Server(self._script)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Handler, _Script(list(turns)))
 
     @property
     def agent_requests(self) -> list[dict[str, Any]]:
@@ -216,11 +190,3 @@ class ScriptedAnthropicServer:
     @property
     def remaining(self) -> int:
         return len(self._script.turns)
-
-    def __enter__(self) -> ScriptedAnthropicServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
