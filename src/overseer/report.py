@@ -34,7 +34,8 @@ def task_summary(store: Store, task_id: int) -> dict[str, Any]:
     attempts = [attempt_summary(store, a) for a in store.attempts(task_id)]
     last = attempts[-1] if attempts else None
     changed = sorted({c["path"] for a in attempts for c in a["files_changed"]})
-    error = task.brief or "" if task.status in (TaskStatus.FAILED, TaskStatus.NEEDS_HUMAN) else ""
+    waiting_or_failed = task.status in (TaskStatus.FAILED, TaskStatus.NEEDS_HUMAN)
+    error = (task.brief or "") if waiting_or_failed else ""
     return {
         "task_id": task.id,
         "text": task.text,

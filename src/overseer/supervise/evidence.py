@@ -52,6 +52,11 @@ class Evidence:
     timed_out: str = ""  # "wall" or "silence" when overseer stopped the agent
 
     @property
+    def cut_short(self) -> bool:
+        """The agent's run ended in an error or was stopped: there is no work to judge."""
+        return self.result.is_error or bool(self.timed_out)
+
+    @property
     def changed_paths(self) -> tuple[str, ...]:
         return tuple(change.path for change in self.changes)
 

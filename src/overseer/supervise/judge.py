@@ -26,7 +26,7 @@ class Judge:
         clock = _StageClock()
         claims = read_claims(evidence.result.text)
         findings: list[Finding] = list(validate(evidence, claims))
-        if evidence.result.is_error or evidence.timed_out:
+        if evidence.cut_short:
             return Verdict(tuple(findings), confidence=confidence(findings, (), None), durations=clock.lap("validate"))
         clock.lap("validate")
         gates, gate_findings = run_gates(evidence, self.gates)

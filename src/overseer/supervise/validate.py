@@ -18,7 +18,7 @@ def _finding(code: str, severity: Severity, message: str) -> Finding:
 def validate(evidence: Evidence, claims: Claims) -> tuple[Finding, ...]:
     """Findings about the run itself, before any gate runs."""
     findings = [*_run_problems(evidence), *_denials(evidence)]
-    if evidence.result.is_error or evidence.timed_out:
+    if evidence.cut_short:
         return tuple(findings)
     findings += _claim_problems(evidence, claims)
     findings += _test_edits(evidence)
