@@ -108,18 +108,18 @@ class Orchestrator:
         """Run pending tasks (all, or those named) in dependency and priority order; return those run."""
         self.store.recover_interrupted(self.project_id)
         tasks = {t.id: t for t in self.store.list_tasks(self.project_id)}
+        dependencies = self.store.dependencies(self.project_id)
         wanted = set(task_ids) if task_ids is not None else set(tasks)
         ran: list[int] = []
-        for task_id in plan({t.id: t.priority for t in tasks.values()}, self.store.dependencies(self.project_id)):
-            task = self.store.get_task(task_id)
-            if task_id in wanted and task.status is TaskStatus.PENDING and self._dependencies_done(task_id):
-                self.run_task(task_id)
-                ran.append(task_id)
+        completed = {t.id for t in tasks.values() if t.status is TaskStatus.COMPLETED}
+        for task_id in plan({t.id: t.priority for t in tasks.values()}, dependencies):
+            ready = tasks[task_id].status is TaskStatus.PENDING and dependencies.get(task_id, set()) <= completed
+            if task_id not in wanted or not ready:
+                continue
+            ran.append(task_id)
+            if self.run_task(task_id) is TaskStatus.COMPLETED:
+                completed.add(task_id)
         return ran
-
-    def _dependencies_done(self, task_id: int) -> bool:
-        needed = self.store.dependencies(self.project_id).get(task_id, set())
-        return all(self.store.get_task(dep).status is TaskStatus.COMPLETED for dep in needed)
 
     def run_task(self, task_id: int) -> TaskStatus:
         task = self.store.get_task(task_id)

@@ -350,3 +350,22 @@ def test_run_takes_tasks_in_dependency_then_priority_order(
     seen = [[m for m in ("LOW", "AFTER", "HIGH") if m in str(r["messages"])] for r in server.agent_requests]
     assert list(dict.fromkeys(m for markers in seen for m in markers)) == ["HIGH", "LOW", "AFTER"]
     assert all(len(markers) == 1 for markers in seen)
+
+
+def test_a_task_waits_while_its_dependency_waits_for_a_human(
+    workspace: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OVERSEER_LIMITS__MAX_ATTEMPTS", "1")
+    server = scripted([turn(Say("Done! All tests pass."))])
+    ws = str(workspace)
+    overseer("task", "add", "-w", ws, TASK)
+    overseer("task", "add", "-w", ws, "Document word_count", "--depends-on", "1")
+
+    ran = overseer("run", "--json", "-w", ws)
+
+    assert ran.code == 3, ran.err
+    assert [t["task_id"] for t in ran.json()["tasks"]] == [1]
+    assert ran.json()["waiting_for_human"] == [1]
+    listed = overseer("task", "list", "--json", "-w", ws).json()["tasks"]
+    assert [t["status"] for t in listed] == ["needs_human", "pending"]
+    assert server.remaining == 0 and len(server.agent_requests) == 1  # task 2 never reached the agent
