@@ -190,11 +190,11 @@ def test_a_long_failure_reason_reaches_the_feedback_whole(tmp_path: Path, monkey
 
 def test_a_workspace_that_hides_the_short_summary_still_gets_failures_named(tmp_path: Path) -> None:
     config = '[tool.pytest.ini_options]\naddopts = "-rN"\n'  # -rN: no short test summary
-    write(tmp_path, {"pyproject.toml": config, "test_calc.py": "def test_add():\n    assert 1 == 2\n"})
+    write(tmp_path, {"pyproject.toml": config, "test_calc.py": "def test_add():\n    assert 2 == 3\n"})
 
     _, findings = run_gates(evidence(tmp_path), only_tests())
 
-    assert findings[0].message.splitlines()[1:] == ["- test_calc.py::test_add: assert 1 == 2"]
+    assert findings[0].message.splitlines()[1:] == ["- test_calc.py::test_add: assert 2 == 3"]
 
 
 def test_many_failures_are_capped_in_the_feedback(tmp_path: Path) -> None:
