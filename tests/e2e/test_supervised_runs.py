@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -260,9 +261,10 @@ def test_secrets_never_reach_the_store(workspace: Path, scripted: Scripted, over
 def test_ctrl_c_marks_the_attempt_interrupted_and_the_next_run_goes_on(
     workspace: Path, scripted: Scripted, overseer: Overseer
 ) -> None:
+    marker = "interrupt-me"
     scripted(
         [
-            turn(Use("Bash", {"command": SLEEP, "description": "wait"})),
+            turn(Use("Bash", {"command": f"{SLEEP} {marker}", "description": "wait"})),
             *edit(workspace, STUB, RIGHT),
             turn(Say("Implemented word_count in textstats.py; 3 passed.")),
         ]
@@ -274,7 +276,7 @@ def test_ctrl_c_marks_the_attempt_interrupted_and_the_next_run_goes_on(
         text=True,
     )
     try:
-        _wait_for_tool_call(workspace)
+        _wait_for_process(marker)
         process.send_signal(2)  # SIGINT, as Ctrl-C sends
         _, err = process.communicate(timeout=60)
     finally:
@@ -295,23 +297,22 @@ def test_ctrl_c_marks_the_attempt_interrupted_and_the_next_run_goes_on(
     assert [a["status"] for a in summary["history"]] == ["interrupted", "finished"]
 
 
-def _wait_for_tool_call(workspace: Path, timeout: float = 60) -> None:
-    import sqlite3
-    import time
+def _wait_for_process(marker: str, timeout: float = 60) -> None:
+    """Wait until a process whose command line holds `marker` runs: the tool call was allowed and started.
 
-    database = workspace / ".overseer" / "state.db"
+    Waiting for the tool_call event alone is not enough: it is stored while the PreToolUse hook is still
+    answering, and a Ctrl-C inside that window makes the CLI deny the call and ask the model once more.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if database.exists():
-            with sqlite3.connect(database) as connection:
-                try:
-                    rows = connection.execute("select count(*) from events where kind = 'tool_call'").fetchone()
-                except sqlite3.OperationalError:
-                    rows = (0,)
-            if rows[0]:
-                return
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if marker.encode() in cmdline.read_bytes():
+                    return
+            except OSError:  # the process ended while we looked
+                continue
         time.sleep(0.2)
-    raise AssertionError("the agent never made its tool call")
+    raise AssertionError(f"no process running {marker!r}")
 
 
 def test_a_question_from_the_agent_waits_for_a_human(workspace: Path, scripted: Scripted, overseer: Overseer) -> None:
