@@ -244,7 +244,7 @@ def test_a_hanging_command_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     started = time.monotonic()
     gates, findings = run_gates(evidence(tmp_path), config)
 
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 20  # not the 30 s the command and its child would take
     assert (gates[0].passed, gates[0].summary, gates[0].output) == (False, "timed out after 1s", "started\n")
     [finding] = findings
     assert (finding.code, finding.severity) == ("tests_timeout", Severity.BLOCKING)
