@@ -19,7 +19,8 @@ import anyio
 from anyio.streams.text import TextReceiveStream
 from pydantic import BaseModel, ConfigDict, Field
 
-from overseer.agents.base import AgentEvent, AgentRequest, AgentResult, EventSink
+from overseer.agents.base import AgentEvent, AgentRequest, EventSink
+from overseer.domain import AgentResult
 from overseer.errors import ConfigError
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from overseer.errors import ConfigError
-from overseer.supervise.gates import GatesConfig
 
 ENV_PREFIX = "OVERSEER_"
 
@@ -41,8 +40,20 @@ class Limits(_Strict):
     silence_timeout_s: float = Field(default=300, gt=0)
 
 
+class SupervisorChoice(PluginChoice):
+    # How much the model's review counts, 0..1; from 0.5 its rejection stops an attempt and its
+    # approval verifies the work. None: 0 for the packaged tiny model, 0.5 for any other.
+    trust: float | None = Field(default=None, ge=0, le=1)
+
+
 class DecideConfig(_Strict):
-    proceed_threshold: float = Field(default=0.7, ge=0, le=1)
+    proceed_threshold: float = Field(default=0.7, ge=0, le=1)  # a probability that the attempt is good
+    stop_unverified: bool = True  # nothing verified the work: stop for a human rather than proceed
+
+
+class PolicyRow(_Strict):
+    severity: Literal["info", "warning", "blocking"] | None = None
+    route: Literal["agent", "human", "overseer", "nobody"] | None = None
 
 
 class StoreConfig(_Strict):
@@ -50,13 +61,22 @@ class StoreConfig(_Strict):
     busy_timeout_s: float = Field(default=5, ge=0)
 
 
+class GatesConfig(_Strict):
+    syntax: bool = True
+    tests: bool = True
+    # None: run pytest when the workspace has test files; a configured command always runs.
+    test_command: list[str] | None = Field(default=None, min_length=1)
+    test_timeout_s: float = Field(default=300, gt=0)
+
+
 class OverseerConfig(_Strict):
     agent: PluginChoice
-    supervisor: PluginChoice
+    supervisor: SupervisorChoice
     limits: Limits = Field(default_factory=Limits)
     decide: DecideConfig = Field(default_factory=DecideConfig)
     gates: GatesConfig = Field(default_factory=GatesConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    policy: dict[str, PolicyRow] = Field(default_factory=dict)  # finding code -> severity/route override
 
 
 def user_config_file() -> Path:

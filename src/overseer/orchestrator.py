@@ -18,16 +18,15 @@ from typing import Protocol
 
 import anyio
 
-from overseer.agents.base import Agent, AgentEvent, AgentRequest, AgentResult
+from overseer.agents.base import Agent, AgentEvent, AgentRequest
 from overseer.config import Limits
+from overseer.domain import AgentResult, AttemptStatus, Decision, Evidence, FileChange, Outcome, TaskStatus, Verdict
 from overseer.errors import AgentError
 from overseer.schedule import plan
 from overseer.state.models import Task
-from overseer.state.statuses import AttemptStatus, TaskStatus
 from overseer.state.store import Store
 from overseer.supervise.context import workspace_files
 from overseer.supervise.decide import DecisionEngine
-from overseer.supervise.evidence import Decision, Evidence, FileChange, Outcome, Verdict
 from overseer.supervise.judge import Judge
 from overseer.supervise.prompts import render
 from overseer.workspace.checkpoints import Checkpoints

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from overseer.domain import TaskStatus
 from overseer.state.models import Attempt
-from overseer.state.statuses import TaskStatus
 from overseer.state.store import Store
 
 

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from overseer.config import OverseerConfig, load_config
-from overseer.errors import UsageError
+from overseer.errors import ConfigError, UsageError
 from overseer.orchestrator import Orchestrator, Reporter
 from overseer.plugins import AGENTS, LLMS, Registry
 from overseer.redact import Redactor
 from overseer.state.store import Store, sqlite_url
 from overseer.supervise.decide import DecisionEngine
 from overseer.supervise.judge import Judge
+from overseer.supervise.policy import Policy, UnknownFindingCode
 from overseer.supervise.review import Reviewer
 
 STATE_DIR = ".overseer"
@@ -83,20 +84,34 @@ def _create_state_dir(path: Path) -> None:
     (state / ".gitignore").write_text("*\n", encoding="utf-8")
 
 
+def policy(ws: Workspace) -> Policy:
+    """The packaged policy table with the configuration's overrides; an unknown code is a config error."""
+    rows = {code: row.model_dump(exclude_none=True) for code, row in ws.config.policy.items()}
+    try:
+        return Policy(rows)
+    except UnknownFindingCode as exc:
+        raise ConfigError(f"invalid configuration: policy: no finding code {exc}", hint="see docs/judge.md") from exc
+
+
 def build_orchestrator(ws: Workspace, registry: Registry, reporter: Reporter | None = None) -> Orchestrator:
     """The agent and the supervisor LLM are checked here, before any attempt is recorded."""
     agent = registry.create(AGENTS, ws.config.agent, "agent")
     agent.preflight()
     llm = registry.create(LLMS, ws.config.supervisor, "supervisor")
     llm.preflight()
+    trust = ws.config.supervisor.trust
     limits = ws.config.limits
     return Orchestrator(
         store=ws.store,
         project_id=ws.project_id,
         workspace=ws.path,
         agent=agent,
-        judge=Judge(ws.config.gates, Reviewer(llm)),
-        decider=DecisionEngine(proceed_threshold=ws.config.decide.proceed_threshold, max_attempts=limits.max_attempts),
+        judge=Judge(ws.config.gates, Reviewer(llm, trust=llm.default_trust if trust is None else trust), policy(ws)),
+        decider=DecisionEngine(
+            proceed_threshold=ws.config.decide.proceed_threshold,
+            max_attempts=limits.max_attempts,
+            stop_unverified=ws.config.decide.stop_unverified,
+        ),
         limits=limits,
         reporter=reporter,
     )

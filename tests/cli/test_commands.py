@@ -151,8 +151,8 @@ def test_an_agent_that_cannot_run_fails_the_task_loudly(
 
 def _waiting_task(overseer: Overseer, workspace: Path, brief: str) -> None:
     """Arrange a task that waits for a human, through the store (the run that gets there is tested in e2e)."""
+    from overseer.domain import TaskStatus
     from overseer.redact import Redactor
-    from overseer.state.statuses import TaskStatus
     from overseer.state.store import Store, sqlite_url
 
     overseer("task", "add", "-w", str(workspace), "x")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from overseer.domain import AttemptStatus, TaskStatus
 from overseer.redact import Redactor
-from overseer.state.statuses import AttemptStatus, TaskStatus
 from overseer.state.store import Store, sqlite_url
 from overseer.testing import DUMMY_API_KEY, Say, ScriptedAnthropicServer, Turn, Use, api_error, turn
 from tests.conftest import Ran

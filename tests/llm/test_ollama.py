@@ -20,12 +20,11 @@ import ollama
 import pytest
 from pydantic import ValidationError
 
-from overseer.agents.base import AgentResult
 from overseer.config import PluginChoice
+from overseer.domain import AgentResult, Evidence, FileChange, GateResult, Review, Severity
 from overseer.errors import ConfigError, SupervisorError
 from overseer.llm.ollama import OllamaConfig, OllamaLLM
 from overseer.plugins import LLMS, Registry
-from overseer.supervise.evidence import Evidence, FileChange, GateResult, Review, Severity
 from overseer.supervise.review import REVIEW_SCHEMA, Reviewer
 from overseer.testing import OllamaErrorReply, ScriptedOllamaServer
 
@@ -162,9 +161,9 @@ def test_the_reviewer_works_end_to_end_over_ollama() -> None:
     with ScriptedOllamaServer([answer]) as server:
         llm = llm_at(server.url)
         llm.preflight()
-        review, findings = Reviewer(llm).review(evidence, gates)
-    assert review == Review(approve=False, score=0.3, reasons=("add() subtracts",))
-    assert [(f.code, f.severity) for f in findings] == [("review_rejected", Severity.WARNING)]
+        review, findings = Reviewer(llm, trust=0.8).review(evidence, gates)
+    assert review == Review(approve=False, score=0.3, reasons=("add() subtracts",), trust=0.8)
+    assert [(f.code, f.severity) for f in findings] == [("review_rejected", Severity.BLOCKING)]
     [chat] = chats(server)
     assert chat["format"] == REVIEW_SCHEMA
     assert evidence.task in chat["messages"][1]["content"]

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from overseer.domain import AttemptStatus, Decision, FileChange, Finding, Outcome, Severity, TaskStatus, Verdict
 from overseer.errors import StoreError, UsageError
 from overseer.redact import Redactor
 from overseer.state.models import Project, Task
-from overseer.state.statuses import AttemptStatus, TaskStatus
 from overseer.state.store import Store, sqlite_url
-from overseer.supervise.evidence import Decision, FileChange, Finding, Outcome, Severity, Verdict
 
 
 @pytest.fixture

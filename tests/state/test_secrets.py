@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from overseer.domain import AttemptStatus, Decision, Finding, Outcome, Severity, TaskStatus, Verdict
 from overseer.redact import REDACTED, Redactor
-from overseer.state.statuses import AttemptStatus, TaskStatus
 from overseer.state.store import Store, sqlite_url
-from overseer.supervise.evidence import Decision, Finding, Outcome, Severity, Verdict
 
 API_KEY = "sk-ant-api03-" + "x7" * 20  # caught by pattern, not by value
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from overseer.domain import TaskStatus
 from overseer.errors import UsageError
 from overseer.state.models import Project
-from overseer.state.statuses import TaskStatus
 from overseer.state.store import Store
 
 

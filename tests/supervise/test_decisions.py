@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from overseer.agents.base import AgentResult, ToolCall
-from overseer.supervise.claims import read_claims
-from overseer.supervise.confidence import BLOCKED_CAP, confidence
-from overseer.supervise.decide import DecisionEngine
-from overseer.supervise.evidence import (
+from overseer.domain import (
+    AgentResult,
     Decision,
     Evidence,
     FileChange,
@@ -18,8 +15,12 @@ from overseer.supervise.evidence import (
     GateResult,
     Review,
     Severity,
+    ToolCall,
     Verdict,
 )
+from overseer.supervise.claims import read_claims
+from overseer.supervise.confidence import BLOCKED_CAP, confidence
+from overseer.supervise.decide import DecisionEngine
 from overseer.supervise.validate import contradictions, validate
 
 
@@ -80,8 +81,11 @@ def test_confidence_follows_the_gates_and_is_capped_by_blocking_findings() -> No
     assert good - confidence([], passed, Review(False, 0.0)) <= 0.2
 
 
-def verdict(*findings: Finding, score: float = 0.9) -> Verdict:
-    return Verdict(findings=findings, confidence=score)
+VERIFIED = (GateResult("tests", True, "3 passed", verifies=True),)
+
+
+def verdict(*findings: Finding, score: float = 0.9, verified: bool = True) -> Verdict:
+    return Verdict(findings=findings, gates=VERIFIED if verified else (), confidence=score)
 
 
 ENGINE = DecisionEngine(proceed_threshold=0.7, max_attempts=3)
@@ -105,7 +109,7 @@ def test_warnings_below_the_threshold_are_sent_back() -> None:
 
 
 def test_nothing_to_fix_and_nothing_verified_goes_to_a_human_at_once() -> None:
-    outcome = ENGINE.decide(verdict(score=0.58), 1)
+    outcome = ENGINE.decide(verdict(score=0.58, verified=False), 1)
     assert outcome.decision is Decision.ESCALATE
     assert "nothing verified this attempt" in outcome.brief
 

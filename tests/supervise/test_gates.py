@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from overseer.agents.base import AgentResult
-from overseer.supervise.evidence import Evidence, FileChange, Severity
-from overseer.supervise.gates import (
-    GatesConfig,
+from overseer.config import GatesConfig
+from overseer.domain import AgentResult, Evidence, FileChange, Severity
+from overseer.supervise.gates import GateContext, run_gates
+from overseer.supervise.gates.pytest_output import (
     TestCounts,
     TestFailure,
     parse_failures,
     parse_summary,
-    run_gates,
 )
 
 CALC = "def add(a, b):\n    return a + b\n"
@@ -63,7 +62,7 @@ def test_a_passing_suite_passes_both_gates_and_leaves_no_litter(
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # the gate must set it itself
     write(tmp_path, {"calc.py": CALC, "tests/test_calc.py": CALC_TESTS})
 
-    gates, findings = run_gates(evidence(tmp_path, "calc.py", "tests/test_calc.py"), GatesConfig())
+    gates, findings = run_gates(GateContext(evidence(tmp_path, "calc.py", "tests/test_calc.py"), GatesConfig()))
 
     assert findings == ()
     syntax, tests = gates
@@ -77,7 +76,7 @@ def test_a_passing_suite_passes_both_gates_and_leaves_no_litter(
 def test_a_failing_test_is_named_with_its_reason(tmp_path: Path) -> None:
     write(tmp_path, {"calc.py": "def add(a, b):\n    return a - b\n", "tests/test_calc.py": CALC_TESTS})
 
-    gates, findings = run_gates(evidence(tmp_path, "calc.py"), GatesConfig())
+    gates, findings = run_gates(GateContext(evidence(tmp_path, "calc.py"), GatesConfig()))
 
     tests = gates[1]
     assert (tests.passed, tests.passed_count, tests.failed_count) == (False, 0, 2)
@@ -95,7 +94,7 @@ def test_a_failing_test_is_named_with_its_reason(tmp_path: Path) -> None:
 def test_a_syntax_error_in_a_changed_file_names_file_and_line(tmp_path: Path) -> None:
     write(tmp_path, {"calc.py": "def add(a, b):\n    return a + b\nreturn (\n", "ok.py": "x = 1\n"})
 
-    gates, findings = run_gates(evidence(tmp_path, "calc.py", "ok.py"), GatesConfig(tests=False))
+    gates, findings = run_gates(GateContext(evidence(tmp_path, "calc.py", "ok.py"), GatesConfig(tests=False)))
 
     [syntax] = gates
     assert (syntax.passed, syntax.passed_count, syntax.failed_count) == (False, 1, 1)
@@ -107,7 +106,7 @@ def test_a_syntax_error_in_a_changed_file_names_file_and_line(tmp_path: Path) ->
 def test_the_syntax_gate_catches_errors_only_the_compiler_sees(tmp_path: Path) -> None:
     write(tmp_path, {"pkg/mod.py": "x = 1\nreturn x\n"})
 
-    _, findings = run_gates(evidence(tmp_path, "pkg/mod.py", kind="added"), GatesConfig(tests=False))
+    _, findings = run_gates(GateContext(evidence(tmp_path, "pkg/mod.py", kind="added"), GatesConfig(tests=False)))
 
     assert [f.message for f in findings] == ["pkg/mod.py line 2: 'return' outside function"]
 
@@ -122,7 +121,7 @@ def test_broken_files_the_agent_did_not_touch_are_not_checked(tmp_path: Path) ->
         FileChange(path="vanished.py", kind="added", sha_before=None, sha_after="b"),
     )
 
-    gates, findings = run_gates(attempt, GatesConfig(tests=False))
+    gates, findings = run_gates(GateContext(attempt, GatesConfig(tests=False)))
 
     assert findings == ()
     assert (gates[0].passed, gates[0].passed_count) == (True, 1)
@@ -131,7 +130,7 @@ def test_broken_files_the_agent_did_not_touch_are_not_checked(tmp_path: Path) ->
 def test_no_python_change_means_the_syntax_gate_does_not_apply(tmp_path: Path) -> None:
     write(tmp_path, {"README.md": "hi"})
 
-    gates, findings = run_gates(evidence(tmp_path, "README.md"), GatesConfig(tests=False))
+    gates, findings = run_gates(GateContext(evidence(tmp_path, "README.md"), GatesConfig(tests=False)))
 
     assert (gates[0].passed, gates[0].summary) == (None, "no Python files changed")
     assert findings == ()
@@ -140,7 +139,7 @@ def test_no_python_change_means_the_syntax_gate_does_not_apply(tmp_path: Path) -
 def test_disabled_gates_do_not_run(tmp_path: Path) -> None:
     write(tmp_path, {"calc.py": "def (\n", "tests/test_calc.py": "def test_x():\n    assert 0\n"})
 
-    assert run_gates(evidence(tmp_path, "calc.py"), GatesConfig(syntax=False, tests=False)) == ((), ())
+    assert run_gates(GateContext(evidence(tmp_path, "calc.py"), GatesConfig(syntax=False, tests=False))) == ((), ())
 
 
 # --- tests gate ----------------------------------------------------------------------------------
@@ -150,7 +149,7 @@ def test_no_tests_is_reported_not_passed(tmp_path: Path) -> None:
     # Test files in ignored directories are not the project's tests.
     write(tmp_path, {"calc.py": CALC, ".venv/lib/test_site.py": "", "node_modules/x/test_y.py": ""})
 
-    gates, findings = run_gates(evidence(tmp_path, "calc.py"), only_tests())
+    gates, findings = run_gates(GateContext(evidence(tmp_path, "calc.py"), only_tests()))
 
     assert (gates[0].passed, gates[0].summary) == (None, "no tests found")
     assert [(f.code, f.severity) for f in findings] == [("no_tests", Severity.INFO)]
@@ -159,7 +158,7 @@ def test_no_tests_is_reported_not_passed(tmp_path: Path) -> None:
 def test_test_files_without_tests_are_reported_not_passed(tmp_path: Path) -> None:
     write(tmp_path, {"calc.py": CALC, "calc_test.py": "from calc import add\n"})
 
-    gates, findings = run_gates(evidence(tmp_path, "calc.py"), only_tests())
+    gates, findings = run_gates(GateContext(evidence(tmp_path, "calc.py"), only_tests()))
 
     assert (gates[0].passed, gates[0].summary) == (None, "no tests ran")
     assert [(f.code, f.severity) for f in findings] == [("no_tests", Severity.INFO)]
@@ -168,7 +167,7 @@ def test_test_files_without_tests_are_reported_not_passed(tmp_path: Path) -> Non
 def test_a_broken_test_module_reports_the_collection_error(tmp_path: Path) -> None:
     write(tmp_path, {"tests/test_calc.py": "from calculator import add\n"})
 
-    gates, findings = run_gates(evidence(tmp_path), only_tests())
+    gates, findings = run_gates(GateContext(evidence(tmp_path), only_tests()))
 
     assert (gates[0].passed, gates[0].failed_count) == (False, 1)
     assert findings[0].message.splitlines()[1:] == [
@@ -183,7 +182,7 @@ def test_a_long_failure_reason_reaches_the_feedback_whole(tmp_path: Path, monkey
     reason = "add() must return the sum of both arguments, including for negative numbers and zero"
     write(tmp_path, {"test_calc.py": f"def test_add():\n    assert False, {reason!r}\n"})
 
-    _, findings = run_gates(evidence(tmp_path), only_tests())
+    _, findings = run_gates(GateContext(evidence(tmp_path), only_tests()))
 
     assert findings[0].message.splitlines()[1] == f"- test_calc.py::test_add: AssertionError: {reason}"
 
@@ -192,7 +191,7 @@ def test_a_workspace_that_hides_the_short_summary_still_gets_failures_named(tmp_
     config = '[tool.pytest.ini_options]\naddopts = "-rN"\n'  # -rN: no short test summary
     write(tmp_path, {"pyproject.toml": config, "test_calc.py": "def test_add():\n    assert 2 == 3\n"})
 
-    _, findings = run_gates(evidence(tmp_path), only_tests())
+    _, findings = run_gates(GateContext(evidence(tmp_path), only_tests()))
 
     assert findings[0].message.splitlines()[1:] == ["- test_calc.py::test_add: assert 2 == 3"]
 
@@ -201,7 +200,7 @@ def test_many_failures_are_capped_in_the_feedback(tmp_path: Path) -> None:
     tests = "".join(f"def test_{n}():\n    assert {n} == -1\n\n" for n in range(8))
     write(tmp_path, {"test_many.py": tests})
 
-    _, findings = run_gates(evidence(tmp_path), only_tests())
+    _, findings = run_gates(GateContext(evidence(tmp_path), only_tests()))
 
     lines = findings[0].message.splitlines()
     assert lines[0] == "Tests failed: 8 of 8 failed (8 failed)."
@@ -211,7 +210,7 @@ def test_many_failures_are_capped_in_the_feedback(tmp_path: Path) -> None:
 def test_a_configured_command_runs_without_test_files_and_fails_on_its_exit_code(tmp_path: Path) -> None:
     command = [sys.executable, "-c", "import sys; print('lint: 3 problems'); sys.exit(1)"]
 
-    gates, findings = run_gates(evidence(tmp_path), only_tests(test_command=command))
+    gates, findings = run_gates(GateContext(evidence(tmp_path), only_tests(test_command=command)))
 
     assert (gates[0].passed, gates[0].summary) == (False, "exited with code 1")
     [finding] = findings
@@ -228,7 +227,7 @@ def test_a_configured_command_that_succeeds_passes(tmp_path: Path) -> None:
         "import pathlib, sys; sys.exit(pathlib.Path('marker.txt').read_text() != 'ok')",
     ]
 
-    gates, findings = run_gates(evidence(tmp_path), only_tests(test_command=command))
+    gates, findings = run_gates(GateContext(evidence(tmp_path), only_tests(test_command=command)))
 
     assert gates[0].passed is True  # it ran in the workspace: marker.txt was found there
     assert findings == ()
@@ -242,7 +241,7 @@ def test_a_hanging_command_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     config = only_tests(test_command=[sys.executable, "-c", sleeper], test_timeout_s=1)
 
     started = time.monotonic()
-    gates, findings = run_gates(evidence(tmp_path), config)
+    gates, findings = run_gates(GateContext(evidence(tmp_path), config))
 
     assert time.monotonic() - started < 20  # not the 30 s the command and its child would take
     assert (gates[0].passed, gates[0].summary, gates[0].output) == (False, "timed out after 1s", "started\n")
@@ -254,7 +253,7 @@ def test_a_hanging_command_is_stopped_at_the_timeout(tmp_path: Path) -> None:
 def test_a_missing_command_is_reported_with_the_reason(tmp_path: Path) -> None:
     config = only_tests(test_command=["overseer-no-such-command-xyz", "--run"])
 
-    gates, findings = run_gates(evidence(tmp_path), config)
+    gates, findings = run_gates(GateContext(evidence(tmp_path), config))
 
     assert gates[0].passed is False
     [finding] = findings

@@ -7,10 +7,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from overseer.agents.base import AgentResult
+from overseer.domain import AgentResult, Evidence, FileChange, GateResult, Review, Route, Severity
 from overseer.errors import SupervisorError
 from overseer.llm.embedded import EmbeddedConfig, EmbeddedLLM
-from overseer.supervise.evidence import Evidence, FileChange, GateResult, Review, Severity
 from overseer.supervise.review import REVIEW_SCHEMA, Reviewer
 
 DIFF = """\
@@ -36,6 +35,7 @@ class ScriptedLLM:
     """
 
     name: ClassVar[str] = "scripted"
+    default_trust: ClassVar[float] = 0.0
 
     def __init__(self, answer: dict[str, Any] | SupervisorError) -> None:
         self.answer = answer
@@ -70,7 +70,8 @@ def test_the_real_model_gives_a_review_with_a_score_between_0_and_1(embedded_llm
     assert isinstance(review, Review)
     assert 0.0 <= review.score <= 1.0
     assert len(review.reasons) <= 3
-    assert all(finding.stage == "review" and finding.severity is Severity.WARNING for finding in findings)
+    # The packaged tiny model is untrusted: its opinion is shown and never stops an attempt.
+    assert all(finding.stage == "review" and finding.severity is Severity.INFO for finding in findings)
 
 
 def test_the_real_model_still_reviews_a_diff_far_longer_than_its_context() -> None:
@@ -87,21 +88,31 @@ def test_an_approval_gives_a_normalised_score_and_no_finding() -> None:
     assert findings == ()
 
 
-def test_a_rejection_is_a_warning_carrying_the_reasons_never_a_block() -> None:
+def test_a_trusted_models_rejection_blocks_and_carries_the_reasons_to_the_agent() -> None:
     llm = ScriptedLLM({"approve": False, "score": 2, "reasons": ["add() is missing", "no test added"]})
-    review, findings = Reviewer(llm).review(evidence(), PASSING)
-    assert review is not None and not review.approve and review.score == 0.2
+    review, findings = Reviewer(llm, trust=0.7).review(evidence(), PASSING)
+    assert review is not None and not review.approve and review.score == 0.2 and review.trusted
     [finding] = findings
-    assert (finding.stage, finding.code, finding.severity) == ("review", "review_rejected", Severity.WARNING)
+    assert (finding.code, finding.severity, finding.route) == ("review_rejected", Severity.BLOCKING, Route.AGENT)
     assert "add() is missing" in finding.message and "no test added" in finding.message
+
+
+def test_an_untrusted_models_rejection_is_shown_and_decides_nothing() -> None:
+    llm = ScriptedLLM({"approve": False, "score": 2, "reasons": ["add() is missing"]})
+    review, findings = Reviewer(llm, trust=0.0).review(evidence(), PASSING)
+    assert review is not None and not review.trusted
+    [finding] = findings
+    assert (finding.code, finding.severity, finding.route) == ("review_opinion", Severity.INFO, Route.NOBODY)
+    assert "add() is missing" in finding.message
 
 
 def test_a_failing_model_makes_the_review_unavailable_not_the_attempt() -> None:
     llm = ScriptedLLM(SupervisorError("the supervisor model failed", model="x.gguf"))
-    review, findings = Reviewer(llm).review(evidence(), PASSING)
+    review, findings = Reviewer(llm, trust=0.7).review(evidence(), PASSING)
     assert review is None
     [finding] = findings
-    assert (finding.code, finding.severity) == ("review_unavailable", Severity.WARNING)
+    # overseer's own problem: never feedback for the agent
+    assert (finding.code, finding.severity, finding.route) == ("review_unavailable", Severity.WARNING, Route.OVERSEER)
     assert "the supervisor model failed" in finding.message
 
 
@@ -117,7 +128,7 @@ def test_a_failing_model_makes_the_review_unavailable_not_the_attempt() -> None:
     ids=["approve-not-bool", "score-above-10", "score-bool", "score-missing", "reasons-not-list"],
 )
 def test_an_answer_outside_the_schema_makes_the_review_unavailable(answer: dict[str, Any]) -> None:
-    review, findings = Reviewer(ScriptedLLM(answer)).review(evidence(), PASSING)
+    review, findings = Reviewer(ScriptedLLM(answer), trust=0.7).review(evidence(), PASSING)
     assert review is None
     assert [finding.code for finding in findings] == ["review_unavailable"]
 

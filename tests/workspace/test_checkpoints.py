@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from overseer.domain import FileChange
 from overseer.errors import CheckpointError, ConfigError
-from overseer.supervise.evidence import FileChange
 from overseer.workspace.checkpoints import Checkpoints
 
 UserGit = Callable[..., str]  # the `user_git` fixture: runs the user's own git, returns its stdout

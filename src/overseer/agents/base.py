@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from overseer.domain import AgentResult
+
 
 @dataclass(frozen=True)
 class AgentRequest:
@@ -20,37 +22,11 @@ class AgentRequest:
 
 
 @dataclass(frozen=True)
-class ToolCall:
-    """A tool call the agent asked for, and what overseer's guard decided about it."""
-
-    tool_use_id: str
-    name: str
-    input: dict[str, Any]
-    allowed: bool = True
-    reason: str = ""
-
-
-@dataclass(frozen=True)
 class AgentEvent:
     """One thing the agent did. `kind` is one of: session, text, tool_call, tool_result, result."""
 
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AgentResult:
-    session_id: str | None
-    is_error: bool
-    text: str
-    error: str = ""
-    num_turns: int = 0
-    cost_usd: float | None = None
-    tool_calls: tuple[ToolCall, ...] = ()
-
-    @property
-    def denied_calls(self) -> tuple[ToolCall, ...]:
-        return tuple(call for call in self.tool_calls if not call.allowed)
 
 
 EventSink = Callable[[AgentEvent], None]

@@ -28,9 +28,11 @@ from claude_agent_sdk import (
 from claude_agent_sdk.types import HookContext, HookInput, PreToolUseHookSpecificOutput, SyncHookJSONOutput
 from pydantic import BaseModel, ConfigDict, Field
 
-from overseer.agents.base import AgentEvent, AgentRequest, AgentResult, EventSink, ToolCall
+from overseer.agents.base import AgentEvent, AgentRequest, EventSink
 from overseer.agents.guard import DEFAULT_DENY_COMMANDS, ToolGuard
+from overseer.domain import AgentResult, ToolCall
 from overseer.errors import AgentError, ConfigError
+from overseer.text import clip
 
 _EXCERPT = 2000  # characters of a tool result kept in the event log
 
@@ -204,4 +206,4 @@ def _excerpt(content: object) -> str:
     if isinstance(content, list):
         content = "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     text = "" if content is None else str(content)
-    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "\n[... truncated]"
+    return clip(text, _EXCERPT)

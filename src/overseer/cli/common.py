@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from overseer.state.statuses import TaskStatus
+from overseer.domain import TaskStatus
 
 if TYPE_CHECKING:
     from overseer.runtime import Workspace

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from overseer.agents.base import AgentEvent
-from overseer.supervise.evidence import Outcome, Verdict
+from overseer.domain import Outcome, Verdict
 
 if TYPE_CHECKING:
     from overseer.state.models import Task

@@ -9,7 +9,7 @@ import typer
 
 from overseer.cli.common import JsonOption, WorkspaceOption, exit_code, open_ws, print_json, stderr, stdout
 from overseer.cli.render import ConsoleReporter, render_task
-from overseer.state.statuses import TaskStatus
+from overseer.domain import TaskStatus
 
 if TYPE_CHECKING:
     from overseer.orchestrator import Orchestrator, Reporter

@@ -8,8 +8,8 @@ import typer
 
 from overseer.cli.common import JsonOption, WorkspaceOption, open_ws, print_json, stdout
 from overseer.cli.render import render_task
+from overseer.domain import TaskStatus
 from overseer.errors import UsageError
-from overseer.state.statuses import TaskStatus
 
 # The database, the agent SDK and llama.cpp are imported inside the commands that use them:
 # `overseer --help` must not pay for them (see docs/benchmarks.md).

@@ -8,13 +8,22 @@ exception types.
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar, Protocol
+
+from overseer.errors import SupervisorError
+from overseer.text import clip
 
 
 class LLM(Protocol):
     """A model that answers in JSON. Its opinion is one signal among the evidence, never the verdict."""
 
     name: ClassVar[str]
+
+    @property
+    def default_trust(self) -> float:
+        """How much this model's review counts when the user sets no `supervisor.trust` (0..1)."""
+        ...
 
     def preflight(self) -> None:
         """Raise ConfigError now if the model cannot work (model file missing, server unreachable)."""
@@ -31,3 +40,20 @@ class LLM(Protocol):
     def count_tokens(self, text: str) -> int:
         """How many of this model's tokens `text` takes, to budget prompts against its context."""
         ...
+
+
+def parse_json_object(content: str, *, who: str, cut_off: bool = False, **context: Any) -> dict[str, Any]:
+    """The one parser for a model's JSON answer: a dict, or a SupervisorError that says what was wrong.
+
+    `cut_off` is the provider's word that the answer stopped at its token limit, which turns
+    "invalid JSON" into the error the user can act on.
+    """
+    try:
+        answer = json.loads(content)
+    except json.JSONDecodeError as exc:
+        if cut_off:
+            raise SupervisorError(f"{who}'s answer was cut off at its token limit", **context) from exc
+        raise SupervisorError(f"{who} answered invalid JSON", answer=clip(content, 200), **context) from exc
+    if not isinstance(answer, dict):
+        raise SupervisorError(f"{who} answered JSON that is not an object", answer=clip(content, 200), **context)
+    return answer

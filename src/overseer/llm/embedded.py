@@ -13,7 +13,6 @@ in its grammar but ignores `minimum`/`maximum`.
 from __future__ import annotations
 
 import importlib.util
-import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from overseer.errors import ConfigError, SupervisorError
+from overseer.llm.base import parse_json_object
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -75,6 +75,11 @@ class EmbeddedLLM:
         self.config = config or EmbeddedConfig()
         self._llama: Llama | None = None
         self._lock = threading.Lock()
+
+    @property
+    def default_trust(self) -> float:
+        # The packaged 135M model approves everything (docs/decisions/0002): shown, never counted.
+        return 0.0 if self.config.model_path is None else 0.5
 
     @property
     def model_path(self) -> Path:
@@ -152,21 +157,13 @@ class EmbeddedLLM:
 
     def _parse(self, response: Any) -> dict[str, Any]:
         choice = response["choices"][0]
-        content = choice["message"]["content"] or ""
-        try:
-            answer = json.loads(content)
-        except json.JSONDecodeError as exc:
-            if choice.get("finish_reason") == "length":
-                raise SupervisorError(
-                    "the supervisor model's answer was cut off",
-                    max_tokens=self.config.max_tokens,
-                    hint="raise supervisor.options.max_tokens",
-                ) from exc
-            raise SupervisorError("the supervisor model answered invalid JSON", answer=content[:200]) from exc
-        if not isinstance(answer, dict):
-            what = "the supervisor model answered JSON that is not an object"
-            raise SupervisorError(what, answer=content[:200])
-        return answer
+        return parse_json_object(
+            choice["message"]["content"] or "",
+            who="the supervisor model",
+            cut_off=choice.get("finish_reason") == "length",
+            max_tokens=self.config.max_tokens,
+            hint="raise supervisor.options.max_tokens if it was cut off",
+        )
 
 
 def _tokens(llama: Llama, text: str) -> list[int]:

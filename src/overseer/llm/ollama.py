@@ -10,12 +10,12 @@ milliseconds, and nothing is left open between calls (or shared between threads)
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from overseer.errors import ConfigError, SupervisorError
+from overseer.llm.base import parse_json_object
 
 if TYPE_CHECKING:
     from ollama import ChatResponse, Client
@@ -38,6 +38,8 @@ class OllamaLLM:
 
     name: ClassVar[str] = "ollama"
     config_model: ClassVar[type[OllamaConfig]] = OllamaConfig  # what the plugin registry builds
+
+    default_trust: ClassVar[float] = 0.5  # a model chosen on purpose (Qwen on a GPU box) counts
 
     def __init__(self, config: OllamaConfig | None = None) -> None:
         self.config = config or OllamaConfig()
@@ -96,13 +98,10 @@ class OllamaLLM:
         return options
 
     def _parse(self, response: ChatResponse) -> dict[str, Any]:
-        content = response.message.content or ""
-        try:
-            answer = json.loads(content)
-        except json.JSONDecodeError as exc:  # done_reason "length": cut off by the context (num_ctx)
-            raise SupervisorError(
-                "the Ollama model answered invalid JSON", answer=content[:200], done_reason=response.done_reason
-            ) from exc
-        if not isinstance(answer, dict):
-            raise SupervisorError("the Ollama model answered JSON that is not an object", answer=content[:200])
-        return answer
+        return parse_json_object(
+            response.message.content or "",
+            who="the Ollama model",
+            cut_off=response.done_reason == "length",
+            num_ctx=self.config.num_ctx,
+            hint="raise supervisor.options.num_ctx if it was cut off",
+        )

@@ -32,8 +32,7 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text  # renamed: `Task.text` is a column
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from overseer.state.statuses import AttemptStatus, TaskStatus
-from overseer.supervise.evidence import Decision, Severity
+from overseer.domain import AttemptStatus, Decision, Severity, TaskStatus
 
 # Named constraints: Alembic needs names to alter constraints later (batch mode on SQLite included).
 NAMING_CONVENTION = {

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from overseer.domain import AttemptStatus, FileChange, Outcome, TaskStatus, Verdict
 from overseer.errors import UsageError
 from overseer.redact import Redactor
 from overseer.state.engine import WRITE_OPTIONS, connect, location, translate_errors, upgrade_if_needed
@@ -33,8 +34,6 @@ from overseer.state.models import (
     TaskDependency,
     utcnow,
 )
-from overseer.state.statuses import AttemptStatus, TaskStatus
-from overseer.supervise.evidence import FileChange, Outcome, Verdict
 
 INTERRUPTED_NOTE = "overseer stopped before the attempt finished"
 

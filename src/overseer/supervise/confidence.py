@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from overseer.supervise.evidence import Finding, GateResult, Review, Severity
+from overseer.domain import Finding, GateResult, Review, Severity
 
 WEIGHTS = {"gates": 0.55, "validation": 0.25, "review": 0.20}
 BLOCKED_CAP = 0.3

@@ -1,41 +1,46 @@
 """The judge: runs the stages in order over one Evidence record and returns one Verdict.
 
-validation -> quality gates -> LLM review -> confidence. Each stage adds findings; none reaches
-back. The review is skipped when a blocking finding already decides the attempt: a small model's
-opinion cannot rescue it, and skipping it saves seconds on every failed attempt.
+validation -> quality gates -> claims against the gates -> LLM review -> confidence. Each stage adds
+findings; none reaches back. The policy table then classifies every finding (severity, route), the
+user's overrides included. The review is skipped when a blocking finding already decides the
+attempt: a model's opinion cannot rescue it, and skipping it saves seconds on every failed attempt.
 """
 
 from __future__ import annotations
 
 import time
 
+from overseer.config import GatesConfig
+from overseer.domain import Evidence, Finding, Severity, Verdict
 from overseer.supervise.claims import read_claims
 from overseer.supervise.confidence import confidence
-from overseer.supervise.evidence import Evidence, Finding, Severity, Verdict
-from overseer.supervise.gates import GatesConfig, run_gates
+from overseer.supervise.gates import GateContext, run_gates
+from overseer.supervise.policy import DEFAULT_POLICY, Policy
 from overseer.supervise.review import Reviewer
 from overseer.supervise.validate import contradictions, validate
 
 
 class Judge:
-    def __init__(self, gates: GatesConfig, reviewer: Reviewer) -> None:
+    def __init__(self, gates: GatesConfig, reviewer: Reviewer, policy: Policy = DEFAULT_POLICY) -> None:
         self.gates = gates
         self.reviewer = reviewer
+        self.policy = policy
 
     def judge(self, evidence: Evidence) -> Verdict:
         clock = _StageClock()
         claims = read_claims(evidence.result.text)
         findings: list[Finding] = list(validate(evidence, claims))
         if evidence.cut_short:
+            findings = list(self.policy.apply(findings))
             return Verdict(tuple(findings), confidence=confidence(findings, (), None), durations=clock.lap("validate"))
         clock.lap("validate")
-        gates, gate_findings = run_gates(evidence, self.gates)
-        findings += [*gate_findings, *contradictions(claims, gates)]
+        gates, gate_findings = run_gates(GateContext(evidence, self.gates))
+        findings = list(self.policy.apply([*findings, *gate_findings, *contradictions(claims, gates)]))
         clock.lap("gates")
         review = None
         if not any(f.severity is Severity.BLOCKING for f in findings):
             review, review_findings = self.reviewer.review(evidence, gates)
-            findings += review_findings
+            findings += self.policy.apply(review_findings)
         durations = clock.lap("review")
         return Verdict(tuple(findings), gates, review, confidence(findings, gates, review), durations)
 

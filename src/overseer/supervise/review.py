@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeGuard
 
+from overseer.domain import TRUSTED_REVIEW, Evidence, Finding, GateResult, Review
 from overseer.errors import SupervisorError
 from overseer.llm.base import LLM
-from overseer.supervise.evidence import Evidence, Finding, GateResult, Review, Severity
+from overseer.supervise.policy import finding
 from overseer.supervise.prompts import render
+from overseer.text import clip
 
 STAGE = "review"
 MAX_SCORE = 10
@@ -43,16 +45,17 @@ REVIEW_SCHEMA: dict[str, Any] = {
 
 
 class Reviewer:
-    def __init__(self, llm: LLM, *, max_diff_chars: int = 4000) -> None:
+    def __init__(self, llm: LLM, *, trust: float = 0.0, max_diff_chars: int = 4000) -> None:
         self._llm = llm
+        self.trust = trust  # 0..1: below TRUSTED_REVIEW the opinion is shown and decides nothing
         self._max_diff_chars = max_diff_chars
 
     def review(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[Review | None, tuple[Finding, ...]]:
         system, user = self.prompt(evidence, gates)
         try:
-            review = _parse_review(self._llm.complete_json(system, user, REVIEW_SCHEMA))
+            review = _parse_review(self._llm.complete_json(system, user, REVIEW_SCHEMA), self.trust)
         except SupervisorError as exc:
-            return None, (_unavailable(exc),)
+            return None, (_unavailable(exc, self.trust),)
         return review, _findings(review)
 
     def prompt(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[str, str]:
@@ -60,23 +63,23 @@ class Reviewer:
         user = render(
             "review.j2",
             task=evidence.task,
-            message=_clip(evidence.result.text or evidence.result.error, _MAX_MESSAGE_CHARS),
+            message=clip(evidence.result.text or evidence.result.error, _MAX_MESSAGE_CHARS),
             is_error=evidence.result.is_error,
             timed_out=evidence.timed_out,
             gate_lines=[_gate_line(gate) for gate in gates],
             changes=evidence.changes,
-            diff=_clip(evidence.diff, self._max_diff_chars),
+            diff=clip(evidence.diff, self._max_diff_chars),
             diff_total=len(evidence.diff),
         )
         return render("review_system.j2"), user
 
 
-def _parse_review(answer: dict[str, Any]) -> Review:
+def _parse_review(answer: dict[str, Any], trust: float) -> Review:
     """Turn the model's answer into a Review, or raise SupervisorError if it is not one."""
     approve, score, reasons = answer.get("approve"), answer.get("score"), answer.get("reasons", [])
     if not isinstance(approve, bool) or not _is_score(score) or not isinstance(reasons, list):
         raise SupervisorError("the supervisor's review does not match its schema", answer=str(answer)[:200])
-    return Review(approve=approve, score=score / MAX_SCORE, reasons=_clean_reasons(reasons))
+    return Review(approve=approve, score=score / MAX_SCORE, reasons=_clean_reasons(reasons), trust=trust)
 
 
 def _is_score(value: object) -> TypeGuard[int | float]:
@@ -95,23 +98,17 @@ def _findings(review: Review) -> tuple[Finding, ...]:
         return ()
     why = "; ".join(review.reasons) or "no reason given"
     score = f"{round(review.score * MAX_SCORE)}/{MAX_SCORE}"
-    message = f"The supervisor model rejected the attempt (score {score}): {why}"
-    return (Finding(STAGE, "review_rejected", Severity.WARNING, message),)
+    if review.trusted:
+        return (finding(STAGE, "review_rejected", f"The supervisor model rejected the attempt (score {score}): {why}"),)
+    message = f"The supervisor model (untrusted, trust {review.trust:.2f}) would reject it (score {score}): {why}"
+    return (finding(STAGE, "review_opinion", message),)
 
 
-def _unavailable(exc: SupervisorError) -> Finding:
+def _unavailable(exc: SupervisorError, trust: float) -> Finding:
     message = f"The supervisor model could not review the attempt: {exc}"
-    return Finding(STAGE, "review_unavailable", Severity.WARNING, message)
+    return finding(STAGE, "review_unavailable" if trust >= TRUSTED_REVIEW else "review_missing", message)
 
 
 def _gate_line(gate: GateResult) -> str:
     state = {True: "passed", False: "FAILED", None: "did not apply"}[gate.passed]
     return f"{gate.name}: {state}" + (f" ({gate.summary})" if gate.summary else "")
-
-
-def _clip(text: str, limit: int) -> str:
-    """The head of `text` up to `limit` characters, ending on a whole line when there is one."""
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    return head.rsplit("\n", 1)[0] if "\n" in head else head

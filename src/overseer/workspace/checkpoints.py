@@ -18,8 +18,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from overseer.domain import FileChange
 from overseer.errors import CheckpointError, ConfigError
-from overseer.supervise.evidence import FileChange
+from overseer.text import clip
 
 _CONFIG = (
     "-c", "user.name=overseer",
@@ -64,7 +65,7 @@ class Checkpoints:
 
     def diff(self, before: str, after: str, *, max_chars: int = 200_000) -> str:
         args = ("diff", "--no-color", "--no-ext-diff", "--no-renames", *_revs(before, after))
-        return _truncate(self._git_bytes(*args).decode("utf-8", errors="replace"), max_chars)
+        return clip(self._git_bytes(*args).decode("utf-8", errors="replace"), max_chars)
 
     def restore(self, sha: str) -> str:
         """Make the work tree exactly snapshot `sha`; return the snapshot taken of it just before.
@@ -220,10 +221,3 @@ def _file_change(meta: str, path: str) -> FileChange:
         sha_before=None if sha_before == _NULL_SHA else sha_before,
         sha_after=None if sha_after == _NULL_SHA else sha_after,
     )
-
-
-def _truncate(text: str, max_chars: int) -> str:
-    if len(text) <= max_chars:
-        return text
-    cut = text.rfind("\n", 0, max_chars) + 1 or max_chars  # end on a whole line when there is one
-    return f"{text[:cut]}[overseer: diff truncated, {len(text) - cut} of {len(text)} characters not shown]\n"

@@ -30,7 +30,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from overseer.workspace.ignore import IgnoreRules
+from overseer.workspace.files import IgnoreRules
 
 CREATED, MODIFIED, DELETED, MOVED = "created", "modified", "deleted", "moved"
 # File events only: watchdog drops directory events at the source (files inside a new or moved

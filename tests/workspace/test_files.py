@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from overseer.workspace.ignore import IgnoreRules
+from overseer.workspace.files import IgnoreRules
 
 
 @pytest.fixture

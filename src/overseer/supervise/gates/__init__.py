@@ -1,0 +1,34 @@
+"""Quality gates: checks overseer runs itself, so an attempt is judged on results, not on claims.
+
+Each gate is a module with one function from a `GateContext` to a `GateResult` and its findings:
+
+- syntax: every Python file the agent added or modified must compile;
+- tests: the workspace's tests (or a configured command) in a real subprocess.
+"""
+
+from __future__ import annotations
+
+from overseer.domain import Finding, GateResult
+from overseer.supervise.gates.base import Gate, GateContext, GateOutcome
+from overseer.supervise.gates.syntax import syntax_gate
+from overseer.supervise.gates.tests import tests_gate
+
+__all__ = ["Gate", "GateContext", "GateOutcome", "enabled_gates", "run_gates"]
+
+
+def enabled_gates(ctx: GateContext) -> list[Gate]:
+    gates: list[Gate] = []
+    if ctx.config.syntax:
+        gates.append(syntax_gate)
+    if ctx.config.tests:
+        gates.append(tests_gate)
+    return gates
+
+
+def run_gates(ctx: GateContext) -> tuple[tuple[GateResult, ...], tuple[Finding, ...]]:
+    """Run the enabled gates in order; every gate runs even when an earlier one fails, so one
+    retry's feedback carries every problem at once."""
+    outcomes: list[GateOutcome] = [gate(ctx) for gate in enabled_gates(ctx)]
+    results = tuple(result for result, _ in outcomes)
+    findings = tuple(finding for _, gate_findings in outcomes for finding in gate_findings)
+    return results, findings

@@ -1,0 +1,109 @@
+"""The policy: one table that says, for every finding code, how grave it is and who must act on it.
+
+Rules as data: a stage that finds something names its code and says what it saw; the table alone
+decides the severity (does it stop the attempt?) and the route (does it go back to the agent as
+feedback, to a human as a brief, or is it overseer's own problem that the agent must never hear
+about?). Users can override any row from configuration (`policy: {code: {severity, route}}`).
+
+A code missing from the table is a bug: `Policy.finding` raises, and a test walks every code the
+stages can emit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from overseer.domain import Finding, Route, Severity
+
+B, W, I = Severity.BLOCKING, Severity.WARNING, Severity.INFO  # noqa: E741 (a table reads better short)
+AGENT, HUMAN, OVERSEER, NOBODY = Route.AGENT, Route.HUMAN, Route.OVERSEER, Route.NOBODY
+
+
+@dataclass(frozen=True)
+class Rule:
+    severity: Severity
+    route: Route
+    means: str  # one line for the docs and for `--help`-style listings
+
+
+RULES: dict[str, Rule] = {
+    # validate: the run itself and the agent's own words
+    "timeout": Rule(B, AGENT, "overseer stopped the agent (wall clock or silence)"),
+    "agent_error": Rule(B, AGENT, "the agent's run ended in an error"),
+    "tool_denied": Rule(W, AGENT, "overseer's guard refused a tool call"),
+    "agent_reported_failure": Rule(B, AGENT, "the agent said it did not finish"),
+    "agent_question": Rule(B, HUMAN, "the agent asks something only the user can answer"),
+    "claim_without_change": Rule(B, AGENT, "the agent claimed success but nothing changed"),
+    "no_change": Rule(B, AGENT, "the attempt changed no file"),
+    "false_claim": Rule(B, AGENT, "a claim of the agent's is refuted by overseer's own evidence"),
+    # gates: checks overseer runs itself
+    "syntax_error": Rule(B, AGENT, "a changed Python file does not compile"),
+    "tests_failed": Rule(B, AGENT, "tests fail on the new code"),
+    "regression": Rule(B, AGENT, "a test that passed before the attempt fails after it"),
+    "new_test_failed": Rule(B, AGENT, "a test the agent added or edited fails"),
+    "preexisting_failures": Rule(I, NOBODY, "tests that failed before the attempt still fail: not the agent's doing"),
+    "tests_timeout": Rule(B, AGENT, "the tests hung on the new code"),
+    "tests_not_run": Rule(B, OVERSEER, "overseer could not start the test command"),
+    "tests_unusable": Rule(W, HUMAN, "the tests cannot run even on the code before the attempt"),
+    "no_tests": Rule(I, NOBODY, "the workspace has no tests"),
+    "tests_weakened": Rule(B, AGENT, "the agent deleted, skipped or xfailed tests or narrowed what is collected"),
+    "tests_modified": Rule(W, AGENT, "the agent edited existing tests; they do not count in its favour"),
+    "original_test_changed": Rule(B, HUMAN, "an original test fails on the new code and the agent rewrote it"),
+    "example_refuted": Rule(B, AGENT, "a `>>>` example of the task or of changed code gives another result"),
+    "uncovered_changes": Rule(W, AGENT, "changed lines that no test executes"),
+    "lint_problems": Rule(W, AGENT, "the project's linters report new problems on changed lines"),
+    "gate_unavailable": Rule(I, OVERSEER, "a gate could not run; it counts as nothing verified"),
+    # scope: what the attempt touched
+    "unrequested_deletion": Rule(B, HUMAN, "a file the task did not name was deleted"),
+    "unrequested_rename": Rule(B, HUMAN, "a file the task did not name was renamed"),
+    "secret_file_changed": Rule(B, HUMAN, "a file that looks like a secret (.env, a key) changed"),
+    "ci_changed": Rule(W, HUMAN, "CI configuration changed"),
+    "dependencies_changed": Rule(W, HUMAN, "a lock file or dependency list changed"),
+    "diff_too_large": Rule(W, HUMAN, "the diff is far larger than the task suggests"),
+    "binary_changed": Rule(I, NOBODY, "a binary file changed; no gate can read it"),
+    # review: the supervisor model's opinion
+    "review_rejected": Rule(B, AGENT, "a trusted supervisor model rejected the attempt, with reasons"),
+    "review_opinion": Rule(I, NOBODY, "an untrusted supervisor model's rejection: shown, decides nothing"),
+    "review_unavailable": Rule(W, OVERSEER, "a trusted supervisor model could not review the attempt"),
+    "review_missing": Rule(I, NOBODY, "an untrusted supervisor model gave no review: nothing was lost"),
+    # decide: what the history of the task shows
+    "stuck": Rule(B, HUMAN, "two attempts in a row failed the same way"),
+    "unverified": Rule(B, HUMAN, "nothing overseer ran could verify the work"),
+}
+
+
+class UnknownFindingCode(KeyError):
+    pass
+
+
+class Policy:
+    """The table, with the user's overrides applied; builds every Finding."""
+
+    def __init__(self, overrides: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.rules = dict(RULES)
+        for code, change in (overrides or {}).items():
+            if code not in self.rules:
+                raise UnknownFindingCode(code)
+            rule = self.rules[code]
+            self.rules[code] = Rule(
+                Severity(change.get("severity", rule.severity)), Route(change.get("route", rule.route)), rule.means
+            )
+
+    def finding(self, stage: str, code: str, message: str) -> Finding:
+        rule = self.rules.get(code)
+        if rule is None:
+            raise UnknownFindingCode(code)
+        return Finding(stage, code, rule.severity, message, rule.route)
+
+    def apply(self, findings: Iterable[Finding]) -> tuple[Finding, ...]:
+        """The same findings, classified by this table (the user's overrides included)."""
+        return tuple(self.finding(f.stage, f.code, f.message) for f in findings)
+
+
+DEFAULT_POLICY = Policy()
+
+
+def finding(stage: str, code: str, message: str) -> Finding:
+    """A Finding under the packaged table (stages use this; the judge re-applies the user's table)."""
+    return DEFAULT_POLICY.finding(stage, code, message)
