@@ -197,6 +197,8 @@ class Orchestrator:
             changes=record.changes,
             diff=self.checkpoints.diff(before, record.checkpoint_after),
             timed_out=timed_out,
+            checkpoint_before=before,
+            checkpoint_after=record.checkpoint_after,
         )
         record.verdict = self.judge.judge(evidence)
         record.outcome = self.decider.decide(record.verdict, number - task.budget_start + 1)

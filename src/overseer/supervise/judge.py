@@ -9,6 +9,8 @@ attempt: a model's opinion cannot rescue it, and skipping it saves seconds on ev
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from overseer.config import GatesConfig
 from overseer.domain import Evidence, Finding, Severity, Verdict
@@ -18,6 +20,8 @@ from overseer.supervise.gates import GateContext, run_gates
 from overseer.supervise.policy import DEFAULT_POLICY, Policy
 from overseer.supervise.review import Reviewer
 from overseer.supervise.validate import contradictions, validate
+from overseer.workspace.checkpoints import Checkpoints
+from overseer.workspace.scratch import Scratch
 
 
 class Judge:
@@ -34,7 +38,8 @@ class Judge:
             findings = list(self.policy.apply(findings))
             return Verdict(tuple(findings), confidence=confidence(findings, (), None), durations=clock.lap("validate"))
         clock.lap("validate")
-        gates, gate_findings = run_gates(GateContext(evidence, self.gates))
+        with _scratch(evidence) as scratch:
+            gates, gate_findings = run_gates(GateContext(evidence, self.gates, scratch))
         findings = list(self.policy.apply([*findings, *gate_findings, *contradictions(claims, gates)]))
         clock.lap("gates")
         review = None
@@ -43,6 +48,16 @@ class Judge:
             findings += self.policy.apply(review_findings)
         durations = clock.lap("review")
         return Verdict(tuple(findings), gates, review, confidence(findings, gates, review), durations)
+
+
+@contextmanager
+def _scratch(evidence: Evidence) -> Iterator[Scratch | None]:
+    """Scratch copies of the attempt's snapshots, removed when the gates are done."""
+    if not (evidence.checkpoint_before and evidence.checkpoint_after):
+        yield None
+        return
+    with Scratch(Checkpoints(evidence.workspace)) as scratch:
+        yield scratch
 
 
 class _StageClock:

@@ -13,6 +13,7 @@ files. One `Checkpoints` per workspace at a time: concurrent snapshots would con
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -66,6 +67,27 @@ class Checkpoints:
     def diff(self, before: str, after: str, *, max_chars: int = 200_000) -> str:
         args = ("diff", "--no-color", "--no-ext-diff", "--no-renames", *_revs(before, after))
         return clip(self._git_bytes(*args).decode("utf-8", errors="replace"), max_chars)
+
+    def export(self, sha: str, dest: Path) -> None:
+        """Write snapshot `sha`'s files into the empty directory `dest` (a throwaway copy).
+
+        git writes them itself from a private index, so symlinks, modes and bytes come out exactly
+        as snapshotted, and neither the workspace nor the shadow index is touched.
+        """
+        index = dest.parent / f".{dest.name}.index"
+        try:
+            self._git("read-tree", "--end-of-options", sha, index=index)
+            self._git("checkout-index", "--all", "--force", f"--prefix={dest}/", index=index)
+        finally:
+            index.unlink(missing_ok=True)
+
+    def changed_lines(self, before: str, after: str) -> dict[str, set[int]]:
+        """Path -> the line numbers, in the `after` version, that the attempt added or changed.
+
+        Read from hunk headers alone (`-U0`), so even a huge diff costs little to read.
+        """
+        raw = self._git_bytes("diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", *_revs(before, after))
+        return parse_changed_lines(raw.decode("utf-8", errors="replace"))
 
     def restore(self, sha: str) -> str:
         """Make the work tree exactly snapshot `sha`; return the snapshot taken of it just before.
@@ -221,3 +243,20 @@ def _file_change(meta: str, path: str) -> FileChange:
         sha_before=None if sha_before == _NULL_SHA else sha_before,
         sha_after=None if sha_after == _NULL_SHA else sha_after,
     )
+
+
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+
+
+def parse_changed_lines(diff: str) -> dict[str, set[int]]:
+    """Path -> added or changed line numbers of the new side, from a unified diff's hunk headers."""
+    lines: dict[str, set[int]] = {}
+    path: str | None = None
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            target = line[4:]
+            path = target[2:] if target.startswith("b/") else None  # "/dev/null": deleted
+        elif path is not None and (match := _HUNK.match(line)):
+            start, count = int(match[1]), int(match[2] or 1)
+            lines.setdefault(path, set()).update(range(start, start + count))
+    return lines

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from overseer.config import GatesConfig
 from overseer.domain import Evidence, Finding, GateResult
+from overseer.workspace.scratch import Scratch
 
 STAGE = "gates"
 
@@ -20,8 +21,12 @@ GateOutcome = tuple[GateResult, tuple[Finding, ...]]
 
 @dataclass(frozen=True)
 class GateContext:
+    """What a gate may use: the evidence, its settings, and scratch copies of the attempt's snapshots
+    (None when the attempt has no snapshots, as in some unit tests: such gates run in the workspace)."""
+
     evidence: Evidence
     config: GatesConfig
+    scratch: Scratch | None = None
 
 
 Gate = Callable[[GateContext], GateOutcome]
