@@ -201,7 +201,8 @@ class Orchestrator:
             checkpoint_after=record.checkpoint_after,
         )
         record.verdict = self.judge.judge(evidence)
-        record.outcome = self.decider.decide(record.verdict, number - task.budget_start + 1)
+        previous = self.store.last_signature(task.id, since_number=task.budget_start)
+        record.outcome = self.decider.decide(record.verdict, number - task.budget_start + 1, previous)
         record.status = AttemptStatus.TIMED_OUT if timed_out else AttemptStatus.FINISHED
         timings = {"agent_s": agent_s, **{f"{k}_s": v for k, v in record.verdict.durations.items()}}
         timings["total_s"] = time.perf_counter() - record.started

@@ -11,6 +11,7 @@ from overseer.state.store import Store
 
 def attempt_summary(store: Store, attempt: Attempt) -> dict[str, Any]:
     decision = store.decision(attempt.id)
+    verdict = store.verdict(attempt.id)
     return {
         "number": attempt.number,
         "status": attempt.status.value,
@@ -18,15 +19,24 @@ def attempt_summary(store: Store, attempt: Attempt) -> dict[str, Any]:
         "confidence": decision.confidence if decision else None,
         "files_changed": [{"path": c.path, "kind": c.kind} for c in store.file_changes(attempt.id)],
         "findings": [
-            {"stage": f.stage, "code": f.code, "severity": f.severity, "message": f.message}
+            {"stage": f.stage, "code": f.code, "severity": f.severity, "route": f.route, "message": f.message}
             for f in store.findings(attempt.id)
         ],
+        "verified": verdict.verified if verdict else None,
+        "claims": verdict.claims if verdict else [],
+        "gates": [_gate_summary(g) for g in verdict.gates] if verdict else [],
+        "review": verdict.review if verdict else None,
         "feedback": decision.feedback if decision else "",
         "checkpoint_before": attempt.checkpoint_before,
         "checkpoint_after": attempt.checkpoint_after,
         "error": attempt.error or "",
         "cost_usd": attempt.cost_usd,
     }
+
+
+def _gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "passed", "summary", "passed_count", "failed_count", "verifies", "details")
+    return {key: gate.get(key) for key in keys}
 
 
 def task_summary(store: Store, task_id: int) -> dict[str, Any]:
@@ -46,6 +56,8 @@ def task_summary(store: Store, task_id: int) -> dict[str, Any]:
         "confidence": last["confidence"] if last else None,
         "files_changed": changed,
         "findings": last["findings"] if last else [],
+        "verified": last["verified"] if last else None,
+        "claims": last["claims"] if last else [],
         "error": error or (last["error"] if last else ""),
         "session_id": task.session_id,
         "history": attempts,

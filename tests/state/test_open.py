@@ -18,6 +18,7 @@ from sqlalchemy import create_engine
 
 from overseer.errors import StoreError, StoreLockedError
 from overseer.redact import Redactor
+from overseer.state.engine import HEAD_REVISION
 from overseer.state.models import Base
 from overseer.state.store import Store, sqlite_url
 
@@ -30,6 +31,8 @@ TABLES = {
     "tasks",
     "task_dependencies",
     "attempts",
+    "verdicts",
+    "resolutions",
     "events",
     "file_changes",
     "findings",
@@ -57,7 +60,7 @@ def test_open_creates_parent_dir_schema_and_wal(db_path: Path, query: Query) -> 
 
     tables = {name for (name,) in query("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == TABLES
-    assert query("SELECT version_num FROM alembic_version") == [("0001",)]
+    assert query("SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
     assert query("PRAGMA journal_mode") == [("wal",)]
 
 

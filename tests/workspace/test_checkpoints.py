@@ -138,7 +138,7 @@ def test_a_diff_longer_than_max_chars_is_cut_on_a_line_with_a_marker(workspace: 
     assert len(full) > 500
     assert len(body) <= 500
     assert full.startswith(body + "\n")
-    assert marker.startswith("[overseer: diff truncated") and str(len(full)) in marker
+    assert marker.startswith("[... ") and str(len(full)) in marker
 
 
 def test_gitignored_files_and_the_overseer_dir_are_not_in_snapshots(workspace: Path, checkpoints: Checkpoints) -> None:

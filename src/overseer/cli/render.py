@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from overseer.state.models import Task
 
 _SEVERITY_STYLE = {"blocking": "red", "warning": "yellow", "info": "dim"}
+_CLAIM_STYLE = {"confirmed": "green", "refuted": "red", "unverifiable": "yellow"}
 _STATUS_STYLE = {"completed": "green", "needs_human": "yellow", "failed": "red", "abandoned": "dim"}
 
 
@@ -44,6 +45,14 @@ class ConsoleReporter:
         if verdict.review is not None:
             opinion = "approves" if verdict.review.approve else "rejects"
             self.console.print(f"    supervisor LLM {opinion} (score {verdict.review.score:.1f})")
+        for claim in verdict.claims:
+            self.console.print(
+                f"    claim [{_CLAIM_STYLE[claim.status.value]}]{claim.status.value}[/]: {escape(claim.text)}"
+            )
+        if not verdict.verified:
+            self.console.print(
+                "    [yellow]nothing verified[/] the work: no test, example or trusted review confirmed it"
+            )
         for finding in verdict.findings:
             style = _SEVERITY_STYLE.get(finding.severity.value, "")
             self.console.print(f"    [{style}]{finding.severity.value}[/] {_indented(finding.message, 6)}")
@@ -63,23 +72,35 @@ def render_task(console: Console, summary: dict[str, Any]) -> None:
     console.print(f"[bold]task {summary['task_id']}[/] [{style}]{status}[/]  {escape(summary['text'])}")
     if summary["history"]:
         console.print(_attempts_table(summary["history"]))
+        _print_claims(console, summary["history"][-1])
     if summary["files_changed"]:
         console.print("files changed: " + ", ".join(summary["files_changed"]))
     if summary["error"]:
         console.print(f"[yellow]why:[/] {escape(summary['error'])}")
 
 
+def _print_claims(console: Console, attempt: dict[str, Any]) -> None:
+    for claim in attempt["claims"]:
+        style = _CLAIM_STYLE.get(claim["status"], "")
+        detail = f" ({escape(claim['detail'])})" if claim.get("detail") else ""
+        console.print(
+            f"claim of attempt {attempt['number']} [{style}]{claim['status']}[/]: {escape(claim['text'])}{detail}"
+        )
+
+
 def _attempts_table(history: list[dict[str, Any]]) -> Table:
     table = Table(show_header=True, header_style="bold", expand=False)
-    for column in ("#", "attempt", "decision", "confidence", "files", "findings"):
+    for column in ("#", "attempt", "decision", "confidence", "verified", "files", "findings"):
         table.add_column(column)
     for attempt in history:
         confidence = attempt["confidence"]
+        verified = attempt.get("verified")
         table.add_row(
             str(attempt["number"]),
             attempt["status"],
             attempt["decision"] or "-",
             f"{confidence:.2f}" if confidence is not None else "-",
+            "-" if verified is None else ("yes" if verified else "[yellow]no[/]"),
             "\n".join(c["path"] for c in attempt["files_changed"]) or "-",
             "\n".join(_finding_line(f) for f in attempt["findings"]) or "-",
         )

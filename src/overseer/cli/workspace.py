@@ -60,6 +60,9 @@ def resolve(
         task = ws.store.get_task(task_id)
         if task.status is not TaskStatus.NEEDS_HUMAN:
             raise UsageError(f"task {task_id} is not waiting for a human (it is {task.status.value})")
+        ws.store.add_resolution(
+            task_id, "retry" if retry is not None else "accept" if accept else "abandon", retry or ""
+        )
         if retry is not None:
             ws.store.set_guidance(task_id, retry)
             ws.store.reset_budget(task_id)

@@ -32,7 +32,7 @@ WRITE_OPTIONS = {SQLITE_BEGIN: "IMMEDIATE"}
 MIGRATIONS = "overseer.state:migrations"  # package resource: works from a wheel as well as a checkout
 # The newest revision in migrations/versions. Known here so that start-up can check the schema with
 # one plain query and import Alembic only to migrate; tests/state checks it matches Alembic's head.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def sqlite_url(path: Path) -> str:

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text  # renamed: `Task.text` is a column
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from overseer.domain import AttemptStatus, Decision, Severity, TaskStatus
+from overseer.domain import AttemptStatus, Decision, Route, Severity, TaskStatus
 
 # Named constraints: Alembic needs names to alter constraints later (batch mode on SQLite included).
 NAMING_CONVENTION = {
@@ -167,6 +167,7 @@ class FindingRow(Base):
     code: Mapped[str] = mapped_column(String(64))
     severity: Mapped[Severity] = mapped_column(str_enum(Severity))
     message: Mapped[str] = mapped_column(Text)
+    route: Mapped[Route] = mapped_column(str_enum(Route), default=Route.AGENT, server_default=sql_text("'agent'"))
 
 
 class DecisionRow(Base):
@@ -178,4 +179,36 @@ class DecisionRow(Base):
     confidence: Mapped[float | None] = mapped_column(Float)  # None: decided without a verdict
     feedback: Mapped[str] = mapped_column(Text, default="")
     brief: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VerdictRow(Base):
+    """What the judge made of an attempt beyond its findings: the claims as checked, the gates, the
+    review, whether anything verified the work, and the features the confidence was computed from
+    (kept so that `overseer calibrate` can refit on the workspace's own outcomes)."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), unique=True)
+    verified: Mapped[bool] = mapped_column()
+    confidence: Mapped[float] = mapped_column(Float)
+    claims: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    gates: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    review: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    features: Mapped[dict[str, Any]] = mapped_column()
+    signature: Mapped[dict[str, Any]] = mapped_column()
+    durations: Mapped[dict[str, Any]] = mapped_column()
+
+
+class Resolution(Base):
+    """A human's answer to a task that waited for one: accept, retry (with guidance) or abandon."""
+
+    __tablename__ = "resolutions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))  # the attempt it answered
+    action: Mapped[str] = mapped_column(String(16))  # accept | retry | abandon
+    guidance: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)

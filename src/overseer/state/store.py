@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from overseer.domain import AttemptStatus, FileChange, Outcome, TaskStatus, Verdict
+from overseer.domain import AttemptStatus, FileChange, GateResult, Outcome, TaskStatus, Verdict
 from overseer.errors import UsageError
 from overseer.redact import Redactor
 from overseer.state.engine import WRITE_OPTIONS, connect, location, translate_errors, upgrade_if_needed
@@ -30,12 +31,16 @@ from overseer.state.models import (
     FileChangeRow,
     FindingRow,
     Project,
+    Resolution,
     Task,
     TaskDependency,
+    VerdictRow,
     utcnow,
 )
+from overseer.text import clip_tail
 
 INTERRUPTED_NOTE = "overseer stopped before the attempt finished"
+_STORED_GATE_OUTPUT = 4000  # characters of a gate's output kept in the verdict row
 
 
 class Store:
@@ -194,6 +199,7 @@ class Store:
             session.add_all(_change_row(attempt_id, change) for change in changes)
             if verdict is not None:
                 session.add_all(self._finding_rows(attempt_id, verdict))
+                session.add(self._verdict_row(attempt_id, verdict))
             if outcome is not None:
                 session.add(self._decision_row(attempt_id, verdict, outcome))
 
@@ -214,6 +220,47 @@ class Store:
     def findings(self, attempt_id: int) -> list[FindingRow]:
         with self._read() as session:
             query = select(FindingRow).where(FindingRow.attempt_id == attempt_id).order_by(FindingRow.id)
+            return list(session.scalars(query))
+
+    def verdict(self, attempt_id: int) -> VerdictRow | None:
+        with self._read() as session:
+            return session.scalar(select(VerdictRow).where(VerdictRow.attempt_id == attempt_id))
+
+    def verdict_features(self, attempt_id: int) -> dict[str, Any] | None:
+        """The features the attempt's confidence was computed from (None: it was never judged)."""
+        row = self.verdict(attempt_id)
+        return None if row is None else dict(row.features)
+
+    def last_signature(self, task_id: int, *, since_number: int) -> dict[str, str] | None:
+        """The failure signature of the task's latest judged attempt numbered `since_number` or later."""
+        with self._read() as session:
+            signature = session.scalar(
+                select(VerdictRow.signature)
+                .join(Attempt, Attempt.id == VerdictRow.attempt_id)
+                .where(Attempt.task_id == task_id, Attempt.number >= since_number)
+                .order_by(Attempt.number.desc())
+                .limit(1)
+            )
+            return None if signature is None else {str(k): str(v) for k, v in signature.items()}
+
+    def add_resolution(self, task_id: int, action: str, guidance: str = "") -> Resolution:
+        """Record a human's answer to a waiting task, against the task's latest attempt."""
+        with self._write() as session:
+            _task(session, task_id)
+            last = session.scalar(select(func.max(Attempt.id)).where(Attempt.task_id == task_id))
+            row = Resolution(task_id=task_id, attempt_id=last, action=action, guidance=self._redact(guidance))
+            session.add(row)
+            session.flush()
+            return row
+
+    def resolutions(self, project_id: int) -> list[Resolution]:
+        with self._read() as session:
+            query = (
+                select(Resolution)
+                .join(Task, Task.id == Resolution.task_id)
+                .where(Task.project_id == project_id)
+                .order_by(Resolution.id)
+            )
             return list(session.scalars(query))
 
     def decision(self, attempt_id: int) -> DecisionRow | None:
@@ -273,7 +320,21 @@ class Store:
                 code=finding.code,
                 severity=finding.severity,
                 message=self._redact(finding.message),
+                route=finding.route,
             )
+
+    def _verdict_row(self, attempt_id: int, verdict: Verdict) -> VerdictRow:
+        return VerdictRow(
+            attempt_id=attempt_id,
+            verified=verdict.verified,
+            confidence=verdict.confidence,
+            claims=[self._redactor.redact_data(asdict(claim)) for claim in verdict.claims],
+            gates=[self._redactor.redact_data(_gate(gate)) for gate in verdict.gates],
+            review=None if verdict.review is None else self._redactor.redact_data(asdict(verdict.review)),
+            features=dict(verdict.features),
+            signature=dict(verdict.signature),
+            durations=dict(verdict.durations),
+        )
 
     def _decision_row(self, attempt_id: int, verdict: Verdict | None, outcome: Outcome) -> DecisionRow:
         return DecisionRow(
@@ -307,6 +368,13 @@ def _check_dependencies(session: Session, project_id: int, depends_on: Sequence[
     if missing := sorted(wanted - found):
         names = ", ".join(map(str, missing))
         raise UsageError(f"unknown dependency task id {names}", hint="see `overseer task list`")
+
+
+def _gate(gate: GateResult) -> dict[str, Any]:
+    """A gate as stored: its output is clipped (the findings carry what matters), details kept."""
+    row = asdict(gate)
+    row["output"] = clip_tail(gate.output, _STORED_GATE_OUTPUT)
+    return row
 
 
 def _change_row(attempt_id: int, change: FileChange) -> FileChangeRow:
