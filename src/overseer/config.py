@@ -67,6 +67,13 @@ class GatesConfig(_Strict):
     # None: run pytest when the workspace has test files; a configured command always runs.
     test_command: list[str] | None = Field(default=None, min_length=1)
     test_timeout_s: float = Field(default=300, gt=0)
+    examples: bool = True  # run the `>>>` examples of changed functions and of the task
+    examples_timeout_s: float = Field(default=60, gt=0)
+    lint: bool = True  # the project's configured ruff / flake8 / mypy: new problems on changed lines only
+    lint_command: list[str] | None = Field(default=None, min_length=1)  # "{files}" -> the changed .py files
+    lint_timeout_s: float = Field(default=120, gt=0)
+    scope: bool = True  # deletions, renames, CI, dependencies, secrets, binaries, diff size
+    max_diff_lines: int | None = Field(default=None, gt=0)  # None: max(400, 40 x the task's words)
 
 
 class OverseerConfig(_Strict):

@@ -130,7 +130,7 @@ class ClaimStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    stage: str  # validate | gates | review | decide
+    stage: str  # validate | scope | gates | review | decide
     code: str  # machine-readable, e.g. "false_claim", "tests_failed"; its policy row says the rest
     severity: Severity
     message: str  # concrete enough to be sent back to the agent as feedback

@@ -19,6 +19,7 @@ from overseer.supervise.confidence import confidence
 from overseer.supervise.gates import GateContext, run_gates
 from overseer.supervise.policy import DEFAULT_POLICY, Policy
 from overseer.supervise.review import Reviewer
+from overseer.supervise.scope import scope_findings
 from overseer.supervise.validate import contradictions, validate
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.scratch import Scratch
@@ -37,6 +38,8 @@ class Judge:
         if evidence.cut_short:
             findings = list(self.policy.apply(findings))
             return Verdict(tuple(findings), confidence=confidence(findings, (), None), durations=clock.lap("validate"))
+        if self.gates.scope:
+            findings += scope_findings(evidence, max_diff_lines=self.gates.max_diff_lines)
         clock.lap("validate")
         with _scratch(evidence) as scratch:
             gates, gate_findings = run_gates(GateContext(evidence, self.gates, scratch))

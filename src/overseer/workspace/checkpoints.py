@@ -17,6 +17,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from overseer.domain import FileChange
@@ -81,13 +82,25 @@ class Checkpoints:
         finally:
             index.unlink(missing_ok=True)
 
-    def changed_lines(self, before: str, after: str) -> dict[str, set[int]]:
+    def changed_lines(self, before: str, after: str, paths: Sequence[str] = ()) -> dict[str, set[int]]:
         """Path -> the line numbers, in the `after` version, that the attempt added or changed.
 
-        Read from hunk headers alone (`-U0`), so even a huge diff costs little to read.
+        Read from hunk headers alone (`-U0`), and only for `paths` when given, so a huge diff
+        elsewhere costs nothing to read.
         """
-        raw = self._git_bytes("diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", *_revs(before, after))
-        return parse_changed_lines(raw.decode("utf-8", errors="replace"))
+        args = ("diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", *_revs(before, after), *paths)
+        return parse_changed_lines(self._git_bytes(*args).decode("utf-8", errors="replace"))
+
+    def numstat(self, before: str, after: str) -> str:
+        """git's `--numstat -z --find-renames` between two snapshots: lines added and removed per file."""
+        args = ("diff", "--numstat", "-z", "--find-renames", *_revs(before, after))
+        return self._git_bytes(*args).decode("utf-8", errors="replace")
+
+    def blob(self, sha: str, max_bytes: int) -> str | None:
+        """A file's content by its blob sha; None when it is larger than `max_bytes`."""
+        if int(self._git("cat-file", "-s", sha)) > max_bytes:
+            return None
+        return self._git_bytes("cat-file", "blob", sha).decode("utf-8", errors="replace")
 
     def restore(self, sha: str) -> str:
         """Make the work tree exactly snapshot `sha`; return the snapshot taken of it just before.

@@ -3,13 +3,19 @@
 Each gate is a module with one function from a `GateContext` to a `GateResult` and its findings:
 
 - syntax: every Python file the agent added or modified must compile;
-- tests: the workspace's tests (or a configured command) in a real subprocess.
+- tests: the workspace's tests (or a configured command) in a real subprocess;
+- examples: the `>>>` examples of the functions the attempt changed, and of the task;
+- lint: the project's own linters, new problems on changed lines only.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from overseer.domain import Finding, GateResult
 from overseer.supervise.gates.base import Gate, GateContext, GateOutcome
+from overseer.supervise.gates.examples import examples_gate
+from overseer.supervise.gates.lint import lint_gate
 from overseer.supervise.gates.syntax import syntax_gate
 from overseer.supervise.gates.tests import tests_gate
 
@@ -22,6 +28,10 @@ def enabled_gates(ctx: GateContext) -> list[Gate]:
         gates.append(syntax_gate)
     if ctx.config.tests:
         gates.append(tests_gate)
+    if ctx.config.examples:
+        gates.append(partial(examples_gate, timeout_s=ctx.config.examples_timeout_s))
+    if ctx.config.lint:
+        gates.append(partial(lint_gate, command=ctx.config.lint_command, timeout_s=ctx.config.lint_timeout_s))
     return gates
 
 
