@@ -87,6 +87,7 @@ def test_wrong_implementation_is_caught_and_feedback_reaches_the_same_session(
                     {"file_path": str(workspace / "textstats.py"), "old_string": WRONG, "new_string": RIGHT},
                 )
             ),
+            turn(Use("Bash", {"command": f"{sys.executable} -m pytest -q", "description": "run the tests"})),
             turn(Say("Fixed textstats.py to split on any whitespace; I ran the tests: 3 passed.")),
         ]
     )
@@ -101,7 +102,7 @@ def test_wrong_implementation_is_caught_and_feedback_reaches_the_same_session(
     codes = {f["code"] for f in first["findings"]}
     assert {"tests_failed", "false_claim"} <= codes
     # The retry continued the same conversation, and its prompt carried the concrete feedback.
-    retry_request = server.agent_requests[3]
+    retry_request = server.agent_requests[3]  # the first request of attempt 2
     sent = str(retry_request["messages"])
     assert "test_extra_whitespace" in sent and "the agent said the tests pass" in sent
     assert "all tests pass" in sent  # the first attempt's own words: the session was resumed

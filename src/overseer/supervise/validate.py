@@ -1,16 +1,28 @@
-"""Validation: the agent's result and claims against the evidence (diff, gates, tool calls)."""
+"""Validation: the agent's run and its own words, held against evidence overseer produced itself.
+
+Two entry points, because the evidence arrives in two steps:
+
+- `validate(evidence, claims)`, before any gate runs: how the run ended, refused tool calls, and
+  what the agent's words ask for without any check (a question for the user, a confession).
+  Edited tests are the tests gate's to report: it knows which originals it ran in their place.
+- `check_claims(claims, evidence, gates)`, once the gates have run: every claim the agent made
+  about files, tests and commands, each confirmed, refuted or unverifiable. A refuted claim is a
+  `false_claim` finding whose message says what the evidence showed, so it can go back as feedback.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
-from overseer.domain import Evidence, Finding, GateResult
-from overseer.supervise.claims import Claims
+from overseer.domain import Claim, ClaimStatus, Evidence, FileChange, Finding, GateResult
+from overseer.supervise.claims import Claims, Statement
 from overseer.supervise.policy import finding
 from overseer.text import clip
-from overseer.workspace.files import is_test_file
 
 STAGE = "validate"
+CONFIRMED, REFUTED, UNVERIFIABLE = ClaimStatus.CONFIRMED, ClaimStatus.REFUTED, ClaimStatus.UNVERIFIABLE
+_QUOTE = 300  # characters of the agent's own words quoted in a finding
 
 
 def _finding(code: str, message: str) -> Finding:
@@ -22,8 +34,7 @@ def validate(evidence: Evidence, claims: Claims) -> tuple[Finding, ...]:
     findings = [*_run_problems(evidence), *_denials(evidence)]
     if evidence.cut_short:
         return tuple(findings)
-    findings += _claim_problems(evidence, claims)
-    findings += _test_edits(evidence)
+    findings += _what_the_agent_says(evidence, claims)
     return tuple(findings)
 
 
@@ -45,42 +56,107 @@ def _denials(evidence: Evidence) -> list[Finding]:
     ]
 
 
-def _claim_problems(evidence: Evidence, claims: Claims) -> list[Finding]:
-    changed = set(evidence.changed_paths)
+def _what_the_agent_says(evidence: Evidence, claims: Claims) -> list[Finding]:
+    """A question for the user, a confession, or an attempt that changed nothing.
+
+    An offer of more work ("Should I also ...?") after work that changed files is no question: the
+    task is done and the offer can wait. With nothing changed, the agent is waiting for an answer.
+    """
+    found = []
+    asked = claims.question or ("" if evidence.changes else claims.offer)
+    if asked:
+        found.append(_finding("agent_question", f"the agent asks: {clip(asked, _QUOTE)}"))
     if claims.failure:
-        said = clip(evidence.result.text.strip(), 300)
-        return [_finding("agent_reported_failure", f"the agent said it did not finish: {said}")]
-    if claims.question and not changed:
-        return [_finding("agent_question", f"the agent asks: {claims.question}")]
-    if not changed:
-        if claims.success:
-            message = "the agent claimed success but no file in the workspace changed"
-            return [_finding("claim_without_change", message)]
-        return [_finding("no_change", "the attempt changed no file in the workspace")]
-    return [
-        _finding("false_claim", f"the agent said it created or changed {name}, but it did not")
-        for name in claims.files
-        if not _matches_any(name, changed)
-    ]
+        found.append(
+            _finding("agent_reported_failure", f"the agent said it did not finish: {clip(claims.failure, _QUOTE)}")
+        )
+    if found or evidence.changes or claims.files:  # a file it names is refuted, precisely, by check_claims
+        return found
+    if claims.success:
+        return [_finding("claim_without_change", "the agent claimed success but no file in the workspace changed")]
+    return [_finding("no_change", "the attempt changed no file in the workspace")]
 
 
-def _matches_any(name: str, changed: set[str]) -> bool:
-    return any(path == name or path.endswith("/" + name) for path in changed)
+# --- claims against the evidence ----------------------------------------------------------------------
 
 
-def _test_edits(evidence: Evidence) -> list[Finding]:
-    edited = [c.path for c in evidence.changes if c.kind != "added" and is_test_file(c.path)]
-    if not edited:
-        return []
-    message = f"the agent changed existing tests ({', '.join(edited)}): check that it did not weaken them"
-    return [_finding("tests_modified", message)]
+def check_claims(
+    claims: Claims, evidence: Evidence, gates: Sequence[GateResult]
+) -> tuple[tuple[Claim, ...], tuple[Finding, ...]]:
+    """Each claim confirmed, refuted or unverifiable; a `false_claim` finding for each refuted one."""
+    checked = tuple(_check(statement, evidence, gates) for statement in claims.statements)
+    return checked, _refutations(checked)
 
 
 def contradictions(claims: Claims, gates: Sequence[GateResult]) -> tuple[Finding, ...]:
-    """A claim that the tests pass, against the tests gate that says otherwise."""
+    """Only the tests claim against the tests gate (`check_claims` checks every claim)."""
+    return _refutations(tuple(_check_tests(s, gates) for s in claims.statements if s.kind == "tests"))
+
+
+def _refutations(checked: Sequence[Claim]) -> tuple[Finding, ...]:
+    return tuple(_finding("false_claim", claim.detail) for claim in checked if claim.status is REFUTED)
+
+
+def _check(statement: Statement, evidence: Evidence, gates: Sequence[GateResult]) -> Claim:
+    if statement.kind == "tests":
+        return _check_tests(statement, gates)
+    if statement.kind == "command":
+        return _check_command(statement, evidence)
+    return _check_file(statement, evidence.changes)
+
+
+def _claim(kind: str, statement: Statement, status: ClaimStatus, detail: str) -> Claim:
+    return Claim(kind, clip(statement.words, _QUOTE), status, detail)
+
+
+def _check_file(statement: Statement, changes: Sequence[FileChange]) -> Claim:
+    name, created = statement.subject, statement.kind == "created"
+    change = next((c for c in changes if _same_file(name, c.path)), None)
+    if change is None:
+        verb = "created" if created else "changed"
+        elsewhere = f"it changed {_listed(c.path for c in changes)}" if changes else "it changed no file"
+        return _claim("file", statement, REFUTED, f"the agent said it {verb} {name}, but {elsewhere}")
+    if created and change.kind != "added":
+        detail = f"the agent said it created {name}, but {change.path} existed before the attempt ({change.kind})"
+        return _claim("file", statement, REFUTED, detail)
+    return _claim("file", statement, CONFIRMED, f"{change.path} was {change.kind}")
+
+
+def _same_file(named: str, path: str) -> bool:
+    """The agent may name a file by its base name ("calc.py") or by an absolute path."""
+    return named == path or path.endswith("/" + named) or named.endswith("/" + path)
+
+
+def _listed(paths: Iterable[str]) -> str:
+    names = list(paths)
+    shown = ", ".join(names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _check_tests(statement: Statement, gates: Sequence[GateResult]) -> Claim:
     tests = next((g for g in gates if g.name == "tests"), None)
-    if not claims.tests_pass or tests is None or tests.passed is not False:
-        return ()
+    if tests is None or tests.passed is None:
+        detail = "overseer ran no tests" + (f": {tests.summary}" if tests and tests.summary else "")
+        return _claim("tests", statement, UNVERIFIABLE, detail)
+    if tests.passed:
+        return _claim("tests", statement, CONFIRMED, f"overseer ran them: {tests.summary}")
     total = tests.passed_count + tests.failed_count
-    message = f"the agent said the tests pass, but overseer ran them: {tests.failed_count} of {total} failed"
-    return (_finding("false_claim", message),)
+    result = f"{tests.failed_count} of {total} failed" if total else tests.summary
+    return _claim("tests", statement, REFUTED, f"the agent said the tests pass, but overseer ran them: {result}")
+
+
+# `python -m pytest` and `pytest` are one command; so are `uv run ruff` and `ruff`.
+_LAUNCHER = re.compile(r"^(?:\S*python3?\s+-m|(?:uv|poetry|pipenv)\s+run)\s+")
+
+
+def _check_command(statement: Statement, evidence: Evidence) -> Claim:
+    calls = evidence.result.tool_calls
+    ran = [str(c.input.get("command", "")) for c in calls if c.name == "Bash" and c.allowed]
+    wanted = " ".join(_LAUNCHER.sub("", statement.subject).split())
+    match = next((command for command in ran if wanted in " ".join(command.split())), None)
+    if match is not None:
+        return _claim("command", statement, CONFIRMED, f"it ran `{clip(match, 200)}`")
+    if not calls:
+        return _claim("command", statement, UNVERIFIABLE, "the agent's tool calls were not recorded")
+    done = f"the commands it ran were {_listed(f'`{clip(c, 80)}`' for c in ran)}" if ran else "it ran no command"
+    return _claim("command", statement, REFUTED, f"the agent said it ran `{statement.subject}`, but {done}")
