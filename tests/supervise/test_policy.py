@@ -12,7 +12,7 @@ import pytest
 import overseer
 from overseer.domain import Decision, Finding, GateResult, Route, Severity, Verdict
 from overseer.supervise.decide import DecisionEngine
-from overseer.supervise.policy import DEFAULT_POLICY, RULES, Policy, UnknownFindingCode, finding
+from overseer.supervise.policy import DEFAULT_POLICY, RULES, Policy, UnknownFindingCode, finding, render_markdown
 
 SOURCE = Path(overseer.__file__).parent
 
@@ -160,3 +160,10 @@ def test_overseers_own_blocking_failure_stops_without_blaming_the_agent() -> Non
 
     assert decision is Decision.ESCALATE and feedback == ""
     assert all(message(code) in brief for code in own)
+
+
+def test_docs_policy_md_is_current() -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
+    assert page.read_text(encoding="utf-8") == render_markdown(), (
+        "docs/policy.md is stale: run `.venv/bin/python -m overseer.supervise.policy > docs/policy.md`"
+    )

@@ -107,3 +107,26 @@ DEFAULT_POLICY = Policy()
 def finding(stage: str, code: str, message: str) -> Finding:
     """A Finding under the packaged table (stages use this; the judge re-applies the user's table)."""
     return DEFAULT_POLICY.finding(stage, code, message)
+
+
+def render_markdown(policy: Policy = DEFAULT_POLICY) -> str:
+    """The table as docs/policy.md shows it (a test keeps the page equal to this)."""
+    lines = [
+        "# The policy table",
+        "",
+        "Generated from `src/overseer/supervise/policy.py` by `python -m overseer.supervise.policy`; a test",
+        "keeps it current. Override any row in configuration: `policy: {CODE: {severity: ..., route: ...}}`.",
+        "",
+        "- **severity**: `blocking` stops the attempt; `warning` lowers the confidence; `info` is for the record.",
+        "- **route**: `agent` goes back in the retry's feedback; `human` stops the task with a brief;",
+        "  `overseer` is overseer's own failure and never reaches the agent; `nobody` is shown only.",
+        "",
+        "| code | severity | route | means |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| `{code}` | {rule.severity} | {rule.route} | {rule.means} |" for code, rule in policy.rules.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")
