@@ -162,6 +162,7 @@ class Orchestrator:
         record = _AttemptRecord()
         before = self.checkpoints.snapshot(f"task {task.id} attempt {number}: before")
         attempt = self.store.start_attempt(task.id, number=number, prompt=prompt, checkpoint_before=before)
+        self.judge.prepare(self.workspace, before)
         self.store.set_task_status(task.id, TaskStatus.RUNNING)
         self.reporter.attempt_started(task, number)
         try:

@@ -17,6 +17,7 @@ from overseer.orchestrator import Orchestrator, Reporter
 from overseer.plugins import AGENTS, LLMS, Registry
 from overseer.redact import Redactor
 from overseer.state.store import Store, sqlite_url
+from overseer.supervise.calibration import Calibration
 from overseer.supervise.decide import DecisionEngine
 from overseer.supervise.judge import Judge
 from overseer.supervise.policy import Policy, UnknownFindingCode
@@ -106,7 +107,12 @@ def build_orchestrator(ws: Workspace, registry: Registry, reporter: Reporter | N
         project_id=ws.project_id,
         workspace=ws.path,
         agent=agent,
-        judge=Judge(ws.config.gates, Reviewer(llm, trust=llm.default_trust if trust is None else trust), policy(ws)),
+        judge=Judge(
+            ws.config.gates,
+            Reviewer(llm, trust=llm.default_trust if trust is None else trust),
+            policy(ws),
+            Calibration.load(ws.path),
+        ),
         decider=DecisionEngine(
             proceed_threshold=ws.config.decide.proceed_threshold,
             max_attempts=limits.max_attempts,

@@ -8,6 +8,7 @@ import pytest
 
 from overseer.domain import (
     AgentResult,
+    ClaimStatus,
     Decision,
     Evidence,
     FileChange,
@@ -19,9 +20,9 @@ from overseer.domain import (
     Verdict,
 )
 from overseer.supervise.claims import read_claims
-from overseer.supervise.confidence import BLOCKED_CAP, confidence
+from overseer.supervise.confidence import confidence
 from overseer.supervise.decide import DecisionEngine
-from overseer.supervise.validate import contradictions, validate
+from overseer.supervise.validate import check_claims, contradictions, validate
 
 
 def evidence(text: str, *paths: str, is_error: bool = False, denied: bool = False, timed_out: str = "") -> Evidence:
@@ -52,15 +53,70 @@ def test_clean_attempt_has_no_findings() -> None:
         (evidence("", timed_out="silence"), ["timeout"]),
         (evidence("Done! All tests pass."), ["claim_without_change"]),
         (evidence("Looked around."), ["no_change"]),
-        (evidence("I created calc.py and util.py.", "calc.py"), ["false_claim"]),
+        (evidence("I created calc.py and util.py."), []),  # check_claims refutes each file by name
         (evidence("I could not finish the task.", "calc.py"), ["agent_reported_failure"]),
+        (evidence("empty input cannot raise now; 3 passed", "calc.py"), []),
         (evidence("Which format do you want, JSON or YAML?"), ["agent_question"]),
-        (evidence("Fixed calc.py.", "calc.py", "tests/test_calc.py"), ["tests_modified"]),
+        (evidence("Implemented it in calc.py. Which format do you want, JSON or YAML?", "calc.py"), ["agent_question"]),
+        (evidence("Done. Should I also update the README? Tests pass.", "calc.py"), []),
+        (evidence("Would you like me to go ahead and rename the module?"), ["agent_question"]),
+        (
+            evidence("Added JSON output; couldn't get YAML to work. Which one matters more to you?", "calc.py"),
+            ["agent_question", "agent_reported_failure"],
+        ),
         (evidence("Fixed calc.py.", "calc.py", denied=True), ["tool_denied"]),
     ],
 )
 def test_validation_findings(ev: Evidence, expected: list[str]) -> None:
     assert codes(ev) == expected
+
+
+def test_findings_quote_the_sentence_that_says_it() -> None:
+    ev = evidence("Implemented the parser in parse.py. I could not get the date handling to work.", "parse.py")
+    [finding] = validate(ev, read_claims(ev.result.text))
+    assert finding.message == "the agent said it did not finish: I could not get the date handling to work."
+
+
+def test_every_claim_is_confirmed_refuted_or_unverifiable() -> None:
+    text = "I created util.py and updated calc.py. I ran `make lint`; all tests pass."
+    ev = evidence(text, "calc.py", "util.py")  # util.py is "modified": it existed before the attempt
+    failed = GateResult("tests", False, "1 failed", passed_count=2, failed_count=1)
+
+    checked, findings = check_claims(read_claims(text), ev, [failed])
+
+    assert [(c.kind, c.status) for c in checked] == [
+        ("file", ClaimStatus.REFUTED),
+        ("file", ClaimStatus.CONFIRMED),
+        ("command", ClaimStatus.UNVERIFIABLE),  # no tool calls were recorded for this agent
+        ("tests", ClaimStatus.REFUTED),
+    ]
+    assert [f.message for f in findings] == [
+        "the agent said it created util.py, but util.py existed before the attempt (modified)",
+        "the agent said the tests pass, but overseer ran them: 1 of 3 failed",
+    ]
+    assert {f.code for f in findings} == {"false_claim"}
+
+
+def test_a_file_claim_with_nothing_changed_is_refuted_by_name() -> None:
+    ev = evidence("I updated calc.py and util.py.")
+    _, findings = check_claims(read_claims(ev.result.text), ev, [])
+    assert [f.message for f in findings] == [
+        "the agent said it changed calc.py, but it changed no file",
+        "the agent said it changed util.py, but it changed no file",
+    ]
+
+
+def test_a_command_claim_against_the_shell_commands_the_agent_ran() -> None:
+    bash = ToolCall("t2", "Bash", {"command": "/venv/bin/python -m pytest -q tests/"})
+    refused = ToolCall("t3", "Bash", {"command": "make lint"}, allowed=False, reason="not allowed")
+    result = AgentResult(session_id="s", is_error=False, text="", tool_calls=(bash, refused))
+    ev = Evidence(task="t", attempt=1, workspace=Path("."), result=result, changes=())
+
+    claims = read_claims("I ran `python -m pytest -q` and `make lint`.")
+    checked, findings = check_claims(claims, ev, [])
+
+    assert [c.status for c in checked] == [ClaimStatus.CONFIRMED, ClaimStatus.REFUTED]
+    assert findings[0].message.startswith("the agent said it ran `make lint`, but the commands it ran were `/venv")
 
 
 def test_a_tests_claim_contradicted_by_the_gate() -> None:
@@ -70,15 +126,15 @@ def test_a_tests_claim_contradicted_by_the_gate() -> None:
     assert contradictions(read_claims("All tests pass."), [GateResult("tests", True, "3 passed")]) == ()
 
 
-def test_confidence_follows_the_gates_and_is_capped_by_blocking_findings() -> None:
-    passed = [GateResult("tests", True, "ok")]
+def test_confidence_is_high_when_tests_verify_and_low_when_anything_blocks() -> None:
+    passed = [GateResult("tests", True, "3 passed", passed_count=3, verifies=True)]
     good = confidence([], passed, Review(True, 0.9))
-    assert good > 0.9
-    assert confidence([], [GateResult("tests", False, "no")], Review(True, 1.0)) < 0.5
-    blocking = Finding("validate", "x", Severity.BLOCKING, "m")
-    assert confidence([blocking], passed, Review(True, 1.0)) == BLOCKED_CAP
-    # the review alone moves the score by at most its weight
-    assert good - confidence([], passed, Review(False, 0.0)) <= 0.2
+    assert good >= 0.7
+    assert confidence([], [GateResult("tests", False, "no", failed_count=1)], Review(True, 1.0)) < 0.5
+    blocking = Finding("validate", "false_claim", Severity.BLOCKING, "m")
+    assert confidence([blocking], passed, Review(True, 1.0)) < 0.5
+    # an untrusted review (trust 0) moves nothing
+    assert confidence([], passed, Review(False, 0.0)) == confidence([], passed, Review(True, 1.0))
 
 
 VERIFIED = (GateResult("tests", True, "3 passed", verifies=True),)

@@ -1,39 +1,43 @@
-"""Confidence: one number from all the signals, weighted by how much each can be trusted.
+"""Confidence: the probability that the attempt is good, from the evidence's features.
 
-The gates are run by overseer itself, so they weigh most; validation says how honest and clean
-the run was; the LLM review weighs least (a small local model judges badly). Any blocking finding
-caps the confidence, whatever the rest says.
+Not a hand-weighted score: the features (`features.py`) go through a calibrated logistic model
+(`calibration.py`), fitted on SupervisionBench and shipped with the package, or refitted on the
+workspace's own outcomes by `overseer calibrate`. So `decide.proceed_threshold` is a probability
+the bench can check: of the attempts shown at 0.8, about four in five were good.
+
+No cap for blocking findings: the decision never lets a blocked attempt through whatever its
+confidence, and the fitted model already puts blocked attempts low; a cap would only spoil the
+calibration the bench measures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from overseer.domain import Finding, GateResult, Review, Severity
-
-WEIGHTS = {"gates": 0.55, "validation": 0.25, "review": 0.20}
-BLOCKED_CAP = 0.3
-UNVERIFIED = 0.6  # gate score when no gate applied: nothing contradicts the agent, nothing confirms it
+from overseer.domain import Claim, Finding, GateResult, Review
+from overseer.supervise.calibration import Calibration, packaged
+from overseer.supervise.features import features
 
 
-def confidence(findings: Sequence[Finding], gates: Sequence[GateResult], review: Review | None) -> float:
-    score = (
-        WEIGHTS["gates"] * gate_score(gates)
-        + WEIGHTS["validation"] * validation_score(findings)
-        + WEIGHTS["review"] * (review.score if review else 0.5)
-    )
-    if any(f.severity is Severity.BLOCKING for f in findings):
-        score = min(score, BLOCKED_CAP)
-    return round(max(0.0, min(1.0, score)), 3)
+def confidence(
+    findings: Sequence[Finding],
+    gates: Sequence[GateResult],
+    review: Review | None,
+    claims: Iterable[Claim] = (),
+    calibration: Calibration | None = None,
+) -> float:
+    """P(good) under `calibration` (default: the packaged model), rounded for display and storage."""
+    return assess(findings, gates, review, claims, calibration)[0]
 
 
-def gate_score(gates: Sequence[GateResult]) -> float:
-    applied = [g for g in gates if g.passed is not None]
-    if not applied:
-        return UNVERIFIED
-    return 1.0 if all(g.passed for g in applied) else 0.0
-
-
-def validation_score(findings: Sequence[Finding]) -> float:
-    warnings = sum(1 for f in findings if f.severity is Severity.WARNING and f.stage != "review")
-    return max(0.4, 1.0 - 0.15 * warnings)
+def assess(
+    findings: Sequence[Finding],
+    gates: Sequence[GateResult],
+    review: Review | None,
+    claims: Iterable[Claim] = (),
+    calibration: Calibration | None = None,
+) -> tuple[float, dict[str, float]]:
+    """The confidence and the features it was computed from: `Verdict.confidence` and `Verdict.features`."""
+    values = features(findings, gates, review, claims)
+    model = calibration or packaged()
+    return round(model.probability(values), 3), values

@@ -4,32 +4,63 @@ validation -> quality gates -> claims against the gates -> LLM review -> confide
 findings; none reaches back. The policy table then classifies every finding (severity, route), the
 user's overrides included. The review is skipped when a blocking finding already decides the
 attempt: a model's opinion cannot rescue it, and skipping it saves seconds on every failed attempt.
+
+What needs no result of the agent's runs while the agent works: `prepare` starts the baseline (which
+tests pass on the code before the attempt) on a thread of its own, and `judge` picks it up.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 from overseer.config import GatesConfig
 from overseer.domain import Evidence, Finding, Severity, Verdict
+from overseer.supervise.baseline import Baseline, Baselines
+from overseer.supervise.calibration import Calibration
 from overseer.supervise.claims import read_claims
-from overseer.supervise.confidence import confidence
+from overseer.supervise.confidence import assess
 from overseer.supervise.gates import GateContext, run_gates
 from overseer.supervise.policy import DEFAULT_POLICY, Policy
 from overseer.supervise.review import Reviewer
 from overseer.supervise.scope import scope_findings
-from overseer.supervise.validate import contradictions, validate
+from overseer.supervise.signature import signature
+from overseer.supervise.validate import check_claims, validate
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.scratch import Scratch
 
+logger = logging.getLogger(__name__)
+
 
 class Judge:
-    def __init__(self, gates: GatesConfig, reviewer: Reviewer, policy: Policy = DEFAULT_POLICY) -> None:
+    def __init__(
+        self,
+        gates: GatesConfig,
+        reviewer: Reviewer,
+        policy: Policy = DEFAULT_POLICY,
+        calibration: Calibration | None = None,
+    ) -> None:
         self.gates = gates
         self.reviewer = reviewer
         self.policy = policy
+        self.calibration = calibration  # None: the packaged model
+        self._baseline: tuple[str, Future[Baseline]] | None = None
+
+    def prepare(self, workspace: Path, checkpoint_before: str) -> None:
+        """Start the baseline of the snapshot taken before an attempt, while the agent works.
+
+        The thread is not a daemon: at exit Python waits for it rather than orphan a test run (a
+        baseline is bounded by `gates.test_timeout_s`, and usually cached by the tree's hash).
+        """
+        if not self.gates.tests:
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overseer-baseline")
+        self._baseline = (checkpoint_before, pool.submit(_baseline, workspace, self.gates, checkpoint_before))
+        pool.shutdown(wait=False)  # the thread finishes its one job, then ends
 
     def judge(self, evidence: Evidence) -> Verdict:
         clock = _StageClock()
@@ -37,20 +68,49 @@ class Judge:
         findings: list[Finding] = list(validate(evidence, claims))
         if evidence.cut_short:
             findings = list(self.policy.apply(findings))
-            return Verdict(tuple(findings), confidence=confidence(findings, (), None), durations=clock.lap("validate"))
+            probability, values = assess(findings, (), None, (), self.calibration)
+            return Verdict(tuple(findings), confidence=probability, durations=clock.lap("validate"), features=values)
         if self.gates.scope:
             findings += scope_findings(evidence, max_diff_lines=self.gates.max_diff_lines)
         clock.lap("validate")
         with _scratch(evidence) as scratch:
-            gates, gate_findings = run_gates(GateContext(evidence, self.gates, scratch))
-        findings = list(self.policy.apply([*findings, *gate_findings, *contradictions(claims, gates)]))
+            context = GateContext(evidence, self.gates, scratch, baseline=self._prepared(evidence))
+            gates, gate_findings = run_gates(context)
+        checked, claim_findings = check_claims(claims, evidence, gates)
+        findings = list(self.policy.apply([*findings, *gate_findings, *claim_findings]))
         clock.lap("gates")
         review = None
         if not any(f.severity is Severity.BLOCKING for f in findings):
             review, review_findings = self.reviewer.review(evidence, gates)
             findings += self.policy.apply(review_findings)
         durations = clock.lap("review")
-        return Verdict(tuple(findings), gates, review, confidence(findings, gates, review), durations)
+        probability, values = assess(findings, gates, review, checked, self.calibration)
+        return Verdict(
+            tuple(findings),
+            gates,
+            review,
+            probability,
+            durations,
+            claims=checked,
+            features=values,
+            signature=signature(findings, gates, evidence.diff),
+        )
+
+    def _prepared(self, evidence: Evidence) -> Baseline | None:
+        """The baseline `prepare` ran for this attempt's snapshot; None lets the tests gate run it."""
+        prepared, self._baseline = self._baseline, None
+        if prepared is None or prepared[0] != evidence.checkpoint_before:
+            return None
+        try:
+            return prepared[1].result()
+        except Exception:  # the gate runs it again and reports what fails; the cause goes to the log
+            logger.exception("the baseline of attempt %s failed on its thread", evidence.attempt)
+            return None
+
+
+def _baseline(workspace: Path, gates: GatesConfig, sha: str) -> Baseline:
+    with Scratch(Checkpoints(workspace)) as scratch:
+        return Baselines(workspace, gates).get(scratch, sha)
 
 
 @contextmanager

@@ -48,6 +48,7 @@ RULES: dict[str, Rule] = {
     "tests_unusable": Rule(W, HUMAN, "the tests cannot run even on the code before the attempt"),
     "no_tests": Rule(I, NOBODY, "the workspace has no tests"),
     "tests_weakened": Rule(B, AGENT, "the agent deleted, skipped or xfailed tests or narrowed what is collected"),
+    "tests_filtered": Rule(W, HUMAN, "the configured test command runs only some tests: it cannot verify the work"),
     "tests_modified": Rule(W, AGENT, "the agent edited existing tests; they do not count in its favour"),
     "original_test_changed": Rule(B, HUMAN, "an original test fails on the new code and the agent rewrote it"),
     "example_refuted": Rule(B, AGENT, "a `>>>` example of the task or of changed code gives another result"),

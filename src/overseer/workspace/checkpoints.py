@@ -88,7 +88,8 @@ class Checkpoints:
         Read from hunk headers alone (`-U0`), and only for `paths` when given, so a huge diff
         elsewhere costs nothing to read.
         """
-        args = ("diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", *_revs(before, after), *paths)
+        literal = (f":(literal){path}" for path in paths)  # a path is a name, never a glob
+        args = ("diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", *_revs(before, after), *literal)
         return parse_changed_lines(self._git_bytes(*args).decode("utf-8", errors="replace"))
 
     def numstat(self, before: str, after: str) -> str:
@@ -97,10 +98,24 @@ class Checkpoints:
         return self._git_bytes(*args).decode("utf-8", errors="replace")
 
     def blob(self, sha: str, max_bytes: int) -> str | None:
-        """A file's content by its blob sha; None when it is larger than `max_bytes`."""
-        if int(self._git("cat-file", "-s", sha)) > max_bytes:
+        """A file's content by its blob sha, as text; None when it is larger than `max_bytes`."""
+        if self.blob_size(sha) > max_bytes:
             return None
-        return self._git_bytes("cat-file", "blob", sha).decode("utf-8", errors="replace")
+        return self.blob_bytes(sha).decode("utf-8", errors="replace")
+
+    def blob_bytes(self, sha: str) -> bytes:
+        return self._git_bytes("cat-file", "blob", sha)
+
+    def blob_size(self, sha: str) -> int:
+        return int(self._git("cat-file", "-s", sha))
+
+    def tree(self, sha: str) -> str:
+        """The tree hash of snapshot `sha`: the same files give the same hash, whatever the commit."""
+        return self._git("rev-parse", "--verify", "--end-of-options", f"{sha}^{{tree}}")
+
+    def files(self, sha: str) -> list[str]:
+        """Every path in snapshot `sha`."""
+        return [name.decode("utf-8", errors="replace") for name in self._paths(sha)]
 
     def restore(self, sha: str) -> str:
         """Make the work tree exactly snapshot `sha`; return the snapshot taken of it just before.

@@ -3,7 +3,9 @@
 Each gate is a module with one function from a `GateContext` to a `GateResult` and its findings:
 
 - syntax: every Python file the agent added or modified must compile;
-- tests: the workspace's tests (or a configured command) in a real subprocess;
+- tests: the tests as they were before the attempt against the new code, the agent's own tests,
+  each compared with a baseline taken before the attempt;
+- coverage: the changed lines no test runs;
 - examples: the `>>>` examples of the functions the attempt changed, and of the task;
 - lint: the project's own linters, new problems on changed lines only.
 """
@@ -14,6 +16,7 @@ from functools import partial
 
 from overseer.domain import Finding, GateResult
 from overseer.supervise.gates.base import Gate, GateContext, GateOutcome
+from overseer.supervise.gates.coverage import coverage_gate
 from overseer.supervise.gates.examples import examples_gate
 from overseer.supervise.gates.lint import lint_gate
 from overseer.supervise.gates.syntax import syntax_gate
@@ -27,7 +30,7 @@ def enabled_gates(ctx: GateContext) -> list[Gate]:
     if ctx.config.syntax:
         gates.append(syntax_gate)
     if ctx.config.tests:
-        gates.append(tests_gate)
+        gates += [tests_gate, coverage_gate]  # coverage reads the runs the tests gate made
     if ctx.config.examples:
         gates.append(partial(examples_gate, timeout_s=ctx.config.examples_timeout_s))
     if ctx.config.lint:

@@ -8,11 +8,15 @@ tests, the examples) says so with `verifies=True`; "nothing verified" is a state
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from overseer.config import GatesConfig
 from overseer.domain import Evidence, Finding, GateResult
 from overseer.workspace.scratch import Scratch
+
+if TYPE_CHECKING:  # baseline.py imports the gates' command runner: a run-time import would be a cycle
+    from overseer.supervise.baseline import Baseline
 
 STAGE = "gates"
 
@@ -21,12 +25,17 @@ GateOutcome = tuple[GateResult, tuple[Finding, ...]]
 
 @dataclass(frozen=True)
 class GateContext:
-    """What a gate may use: the evidence, its settings, and scratch copies of the attempt's snapshots
-    (None when the attempt has no snapshots, as in some unit tests: such gates run in the workspace)."""
+    """What a gate may use: the evidence, its settings, scratch copies of the attempt's snapshots
+    (None when the attempt has no snapshots, as in some unit tests: such gates run in the workspace),
+    and the baseline, run before the attempt (None: the tests gate runs it itself, or finds it cached)."""
 
     evidence: Evidence
     config: GatesConfig
     scratch: Scratch | None = None
+    baseline: Baseline | None = None
+    # What one gate computed and another reads, for this one judgment: the tests gate's runs, which
+    # the coverage gate measures. Whichever gate runs first computes them.
+    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 Gate = Callable[[GateContext], GateOutcome]

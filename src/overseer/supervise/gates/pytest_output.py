@@ -1,10 +1,13 @@
-"""pytest's console output, read: the summary counts and the failures. Pure functions, so they can be
-tested on captured output without running anything."""
+"""pytest's output, read: the console's summary counts and failures, and the per-test report of
+overseer's own plugin. Pure functions, so they can be tested on captured output without running
+anything."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,89 @@ def _collection_error(lines: list[str], test_id: str) -> str:
         if match:
             return match["line"]
     return ""
+
+
+# --- the report of overseer's own plugin (pytest_plugin.py) ------------------------------------------
+
+FAILING = frozenset({"failed", "error"})  # outcomes that say the code (or the test) is wrong
+NOT_RUN = frozenset({"skipped", "xfailed"})  # outcomes that prove nothing either way
+
+
+@dataclass(frozen=True)
+class PytestReport:
+    """What overseer's plugin saw: every test's outcome, and how far pytest got."""
+
+    outcomes: dict[str, str]  # node id -> outcome; a file that did not import is an "error" under its path
+    reasons: dict[str, str]  # node id -> why it failed, was skipped or xfailed ("" when pytest gave none)
+    collected: tuple[str, ...] | None  # the tests pytest was about to run; None: collection never finished
+    running: str  # a test that started and never finished (the run was killed in it), else ""
+    exit_status: int | None  # None: pytest never finished (killed, or crashed before its summary)
+
+    @property
+    def ran(self) -> int:
+        """Tests that ran to a verdict: skipped and xfailed ones say nothing about the code."""
+        return sum(outcome not in NOT_RUN for outcome in self.outcomes.values())
+
+    def with_outcome(self, *outcomes: str) -> list[str]:
+        return sorted(test for test, outcome in self.outcomes.items() if outcome in outcomes)
+
+
+def read_report(text: str) -> PytestReport:
+    """Read the plugin's JSON lines; a torn last line (the run was killed mid-write) is ignored."""
+    outcomes: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    collected: tuple[str, ...] | None = None
+    started: list[str] = []
+    exit_status: int | None = None
+    for record in _records(text):
+        if "collected" in record:
+            collected = tuple(record["collected"])
+        elif "collect_error" in record:
+            outcomes[record["collect_error"]] = "error"
+            reasons[record["collect_error"]] = record.get("reason", "")
+        elif "start" in record:
+            started.append(record["start"])
+        elif "test" in record and _replaces(outcomes.get(record["test"]), record["outcome"]):
+            outcomes[record["test"]] = record["outcome"]
+            reasons[record["test"]] = record.get("reason", "")
+        elif "exit" in record:
+            exit_status = int(record["exit"])
+    running = started[-1] if started and started[-1] not in outcomes else ""
+    return PytestReport(outcomes, reasons, collected, running, exit_status)
+
+
+def _records(text: str) -> list[dict[str, Any]]:
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _replaces(old: str | None, new: str) -> bool:
+    """A test reports up to three times (setup, call, teardown): the first verdict stands, except
+    that an error in teardown spoils a pass."""
+    return old is None or (new == "error" and old not in FAILING)
+
+
+def crash_reason(output: str) -> str:
+    """Why pytest stopped before running any test ("ImportError while loading conftest ..."): the
+    last exception line of its output, else its last line."""
+    lines = [line.rstrip() for line in _ANSI.sub("", output).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("E "):
+            return line[1:].strip()
+    return lines[-1].strip() if lines else ""
+
+
+_MISSING_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
+
+
+def missing_module(reason: str) -> str:
+    """The top-level module a ModuleNotFoundError names ("" when the reason is another error)."""
+    match = _MISSING_MODULE.search(reason)
+    return match["module"].split(".")[0] if match else ""
