@@ -67,6 +67,7 @@ class GatesConfig(_Strict):
     # None: run pytest when the workspace has test files; a configured command always runs.
     test_command: list[str] | None = Field(default=None, min_length=1)
     test_timeout_s: float = Field(default=300, gt=0)
+    coverage: bool = True  # name the changed lines no test runs (coverage.py, on the tests gate's run)
     examples: bool = True  # run the `>>>` examples of changed functions and of the task
     examples_timeout_s: float = Field(default=60, gt=0)
     lint: bool = True  # the project's configured ruff / flake8 / mypy: new problems on changed lines only

@@ -157,6 +157,7 @@ class GateResult:
     failed_count: int = 0
     verifies: bool = False  # a pass of this gate confirms the work (tests, examples), not just its form
     details: dict[str, Any] = field(default_factory=dict)  # per-gate data: test ids, uncovered lines...
+    seconds: float = 0.0  # how long the gate took (set by `run_gates`)
 
 
 @dataclass(frozen=True)

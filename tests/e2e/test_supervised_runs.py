@@ -127,7 +127,7 @@ def test_success_claim_without_change_stops_for_a_human(
     result = ran.json()
     assert (result["status"], result["attempts"], result["decision"]) == ("needs_human", 2, "escalate")
     codes = [f["code"] for f in result["findings"]]
-    assert codes[0] == "claim_without_change" and "tests_failed" in codes
+    assert codes[0] == "claim_without_change" and "preexisting_failures" in codes  # nothing changed: not its doing
     assert "no file in the workspace changed" in result["error"]
     assert STUB in (workspace / "textstats.py").read_text()
 

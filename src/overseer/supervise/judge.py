@@ -79,6 +79,9 @@ class Judge:
         checked, claim_findings = check_claims(claims, evidence, gates)
         findings = list(self.policy.apply([*findings, *gate_findings, *claim_findings]))
         clock.lap("gates")
+        clock.durations.update({f"gate_{gate.name}": gate.seconds for gate in gates})
+        if context.baseline is not None:
+            clock.durations["baseline"] = 0.0 if context.baseline.cached else round(context.baseline.seconds, 4)
         review = None
         if not any(f.severity is Severity.BLOCKING for f in findings):
             review, review_findings = self.reviewer.review(evidence, gates)

@@ -12,6 +12,8 @@ Each gate is a module with one function from a `GateContext` to a `GateResult` a
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from functools import partial
 
 from overseer.domain import Finding, GateResult
@@ -30,7 +32,9 @@ def enabled_gates(ctx: GateContext) -> list[Gate]:
     if ctx.config.syntax:
         gates.append(syntax_gate)
     if ctx.config.tests:
-        gates += [tests_gate, coverage_gate]  # coverage reads the runs the tests gate made
+        gates.append(tests_gate)
+    if ctx.config.tests and ctx.config.coverage:
+        gates.append(coverage_gate)  # it reads the runs the tests gate made
     if ctx.config.examples:
         gates.append(partial(examples_gate, timeout_s=ctx.config.examples_timeout_s))
     if ctx.config.lint:
@@ -38,10 +42,16 @@ def enabled_gates(ctx: GateContext) -> list[Gate]:
     return gates
 
 
+def _timed(gate: Gate, ctx: GateContext) -> GateOutcome:
+    started = time.perf_counter()
+    result, findings = gate(ctx)
+    return replace(result, seconds=round(time.perf_counter() - started, 4)), findings
+
+
 def run_gates(ctx: GateContext) -> tuple[tuple[GateResult, ...], tuple[Finding, ...]]:
     """Run the enabled gates in order; every gate runs even when an earlier one fails, so one
     retry's feedback carries every problem at once."""
-    outcomes: list[GateOutcome] = [gate(ctx) for gate in enabled_gates(ctx)]
+    outcomes: list[GateOutcome] = [_timed(gate, ctx) for gate in enabled_gates(ctx)]
     results = tuple(result for result, _ in outcomes)
     findings = tuple(finding for _, gate_findings in outcomes for finding in gate_findings)
     return results, findings
