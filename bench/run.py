@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ class Attempt:
     total_s: float
     cli_outside_s: float  # agent_s less the conversation (init -> result): CLI start-up and exit
     after_result_s: float  # the CLI's result -> the judge starting: CLI exit, checkpoint, diff
+    gate_s: Mapping[str, float]  # seconds per gate ("tests", "coverage", "examples"...), and "baseline"
 
     @property
     def overhead_s(self) -> float:
@@ -90,6 +92,13 @@ class Attempt:
     @property
     def overhead_share(self) -> float:
         return self.overhead_s / self.total_s
+
+    @property
+    def judge_bookkeeping_s(self) -> float:
+        """The judge's own work outside the runs it makes: validation, scope, claims, scratch copies,
+        waiting on the baseline thread (the gates' own subprocesses are not counted)."""
+        gates = sum(seconds for name, seconds in self.gate_s.items() if name != "baseline")
+        return self.validate_s + self.gates_s - gates
 
 
 @dataclass(frozen=True)
@@ -211,6 +220,8 @@ def attempt_sample(number: int, events: Sequence[Event]) -> Attempt:
         total_s=t["total_s"],
         cli_outside_s=t["agent_s"] - conversation,
         after_result_s=judge_started - result.at.timestamp(),
+        gate_s={key[len("gate_") : -2]: value for key, value in t.items() if key.startswith("gate_")}
+        | ({"baseline": t["baseline_s"]} if "baseline_s" in t else {}),
     )
 
 
@@ -223,6 +234,15 @@ def _last(events: Sequence[Event], kind: str) -> Event:
 
 # --- figures ------------------------------------------------------------------------------------
 
+
+def _gate_seconds(attempt: Attempt, name: str) -> float:
+    return attempt.gate_s.get(name, 0.0)
+
+
+# What the judge runs besides the agent: the baseline (run while the agent works; 0 when cached)
+# and each gate.
+JUDGED_RUNS = ("baseline", "syntax", "tests", "coverage", "examples", "lint")
+
 ATTEMPT_METRICS: dict[str, Callable[[Attempt], float]] = {
     "agent_s": lambda a: a.agent_s,
     "validate_s": lambda a: a.validate_s,
@@ -234,6 +254,8 @@ ATTEMPT_METRICS: dict[str, Callable[[Attempt], float]] = {
     "overhead_share": lambda a: a.overhead_share,
     "cli_outside_s": lambda a: a.cli_outside_s,
     "after_result_s": lambda a: a.after_result_s,
+    "judge_bookkeeping_s": lambda a: a.judge_bookkeeping_s,
+    **{f"gate_{name}_s": partial(_gate_seconds, name=name) for name in JUDGED_RUNS},
 }
 
 
@@ -325,7 +347,10 @@ def print_attempts(per_attempt: Mapping[str, Mapping[str, float]], count: int) -
     labels = {
         "agent_s": "agent (claude CLI, scripted model)",
         "validate_s": "validate",
-        "gates_s": "gates (pytest in the workspace)",
+        "gates_s": "gates (all of them)",
+        **{f"gate_{name}_s": f"  {name}" for name in JUDGED_RUNS if name != "baseline"},
+        "gate_baseline_s": "baseline (overlaps the agent; 0 when cached)",
+        "judge_bookkeeping_s": "judge's own work outside its runs",
         "review_s": "review (embedded supervisor model)",
         "total_s": "total",
         "overhead_s": "overhead = total - agent - review",
