@@ -86,6 +86,10 @@ class Evidence:
     timed_out: str = ""  # "wall" or "silence" when overseer stopped the agent
     checkpoint_before: str = ""  # shadow-git snapshots around the attempt ("" when not taken)
     checkpoint_after: str = ""
+    # What overseer saw outside the workspace after the attempt (workspace/outside.py):
+    outside_links: tuple[tuple[str, str], ...] = ()  # (symlink in the workspace, its target outside)
+    outside_files: tuple[tuple[str, str], ...] = ()  # (path outside, created | modified | deleted)
+    outside_unchecked: tuple[str, ...] = ()  # roots whose walk stopped at its bound
 
     @property
     def cut_short(self) -> bool:

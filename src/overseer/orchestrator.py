@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +30,7 @@ from overseer.supervise.decide import DecisionEngine
 from overseer.supervise.judge import Judge
 from overseer.supervise.prompts import render
 from overseer.workspace.checkpoints import Checkpoints
+from overseer.workspace.outside import OutsideWatch
 from overseer.workspace.watcher import WatchedChange, WorkspaceWatcher
 
 _SETTLED = {
@@ -184,7 +185,9 @@ class Orchestrator:
         self, task: Task, number: int, attempt_id: int, prompt: str, before: str, record: _AttemptRecord
     ) -> None:
         request = AgentRequest(prompt=prompt, workspace=self.workspace, session_id=task.session_id)
+        watch = self._watch_outside()
         result, timed_out, agent_s = self._run_watched(request, attempt_id)
+        outside = watch.changes()
         if result.session_id and result.session_id != task.session_id:
             self.store.set_task_session(task.id, result.session_id)
         record.result = result
@@ -200,14 +203,25 @@ class Orchestrator:
             timed_out=timed_out,
             checkpoint_before=before,
             checkpoint_after=record.checkpoint_after,
+            outside_links=tuple((link.path, link.target) for link in outside.links),
+            outside_files=tuple((str(file.path), file.kind) for file in outside.files),
+            outside_unchecked=tuple(str(root) for root in outside.truncated),
         )
         record.verdict = self.judge.judge(evidence)
         previous = self.store.last_signature(task.id, since_number=task.budget_start)
         record.outcome = self.decider.decide(record.verdict, number - task.budget_start + 1, previous)
         record.status = AttemptStatus.TIMED_OUT if timed_out else AttemptStatus.FINISHED
         timings = {"agent_s": agent_s, **{f"{k}_s": v for k, v in record.verdict.durations.items()}}
+        timings["outside_check_s"] = outside.seconds
         timings["total_s"] = time.perf_counter() - record.started
         self.store.add_event(attempt_id, "timings", {k: round(v, 4) for k, v in timings.items()})
+
+    def _watch_outside(self) -> OutsideWatch:
+        """Symlinks out of the workspace always; with Bash unsandboxed, files changed outside it too."""
+        home = Path.home()
+        own: Callable[[Path], list[Path]] = getattr(self.agent, "own_paths", lambda _home: [])
+        sandboxed = bool(getattr(self.agent, "sandboxed", False))
+        return OutsideWatch.start(self.workspace, home, ignore=own(home), watch_files=not sandboxed)
 
     def _run_watched(self, request: AgentRequest, attempt_id: int) -> tuple[AgentResult, str, float]:
         """Run the agent while the watcher follows the workspace; its changes become `file` events."""

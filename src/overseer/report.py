@@ -12,6 +12,7 @@ from overseer.state.store import Store
 def attempt_summary(store: Store, attempt: Attempt) -> dict[str, Any]:
     decision = store.decision(attempt.id)
     verdict = store.verdict(attempt.id)
+    sandbox = store.first_event(attempt.id, "sandbox")
     return {
         "number": attempt.number,
         "status": attempt.status.value,
@@ -22,6 +23,7 @@ def attempt_summary(store: Store, attempt: Attempt) -> dict[str, Any]:
             {"stage": f.stage, "code": f.code, "severity": f.severity, "route": f.route, "message": f.message}
             for f in store.findings(attempt.id)
         ],
+        "sandbox": sandbox.data if sandbox else None,  # None: the agent reports no sandbox of its own
         "verified": verdict.verified if verdict else None,
         "claims": verdict.claims if verdict else [],
         "gates": [_gate_summary(g) for g in verdict.gates] if verdict else [],

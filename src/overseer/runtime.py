@@ -22,8 +22,7 @@ from overseer.supervise.decide import DecisionEngine
 from overseer.supervise.judge import Judge
 from overseer.supervise.policy import Policy, UnknownFindingCode
 from overseer.supervise.review import Reviewer
-
-STATE_DIR = ".overseer"
+from overseer.workspace.files import STATE_DIR
 
 
 def state_dir(workspace: Path) -> Path:

@@ -3,11 +3,16 @@
 The SDK runs the real `claude` CLI (its bundled binary unless `cli_path` names another) with the
 inherited environment, so `ANTHROPIC_BASE_URL`, API keys and a Claude Code login all work. Every
 tool call passes a PreToolUse hook that asks `ToolGuard`; permissions are never skipped: the hook
-allows or denies each call itself.
+allows or denies each call itself. Every Bash command runs in Claude Code's own OS sandbox, walled
+by the attempt's `Boundary` (see `sandbox.py`); each run gets a temp directory of its own, removed
+when the run ends.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -30,11 +35,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from overseer.agents.base import AgentEvent, AgentRequest, EventSink
 from overseer.agents.guard import DEFAULT_DENY_COMMANDS, ToolGuard
+from overseer.agents.sandbox import (
+    DEFAULT_READABLE,
+    OPT_OUT,
+    Boundary,
+    check_available,
+    claude_settings,
+    sandbox_event,
+)
 from overseer.domain import AgentResult, ToolCall
 from overseer.errors import AgentError, ConfigError
 from overseer.text import clip
+from overseer.workspace.files import STATE_DIR
 
 _EXCERPT = 2000  # characters of a tool result kept in the event log
+_SANDBOX_MISSING = "Sandbox required but unavailable"
 
 
 class ClaudeCodeConfig(BaseModel):
@@ -45,6 +60,10 @@ class ClaudeCodeConfig(BaseModel):
     max_turns: int = Field(default=40, ge=1)
     deny_commands: list[str] = Field(default_factory=lambda: list(DEFAULT_DENY_COMMANDS))
     env: dict[str, str] = Field(default_factory=dict)  # merged over the inherited environment
+    # Bash runs in Claude Code's OS sandbox; `off` (an explicit opt-out) lets it run unconfined.
+    sandbox: bool = True
+    allowed_domains: list[str] = Field(default_factory=list)  # hosts sandboxed commands may reach
+    readable: list[str] = Field(default_factory=lambda: list(DEFAULT_READABLE))  # opened in the hidden home
 
 
 def bundled_cli() -> Path:
@@ -64,6 +83,18 @@ class ClaudeCodeAgent:
     def cli_path(self) -> Path:
         return self.config.cli_path or bundled_cli()
 
+    @property
+    def sandboxed(self) -> bool:
+        """Whether Bash runs in the OS sandbox (the orchestrator watches outside the workspace when not)."""
+        return self.config.sandbox
+
+    def own_paths(self, home: Path) -> list[Path]:
+        """Where the CLI keeps its own state (sessions, settings): its writes there are not the agent's work,
+        so the after-attempt check skips them."""
+        paths = [home / ".claude", home / ".claude.json", home / ".config" / "anthropic"]
+        config_dir = self.config.env.get("CLAUDE_CONFIG_DIR", os.environ.get("CLAUDE_CONFIG_DIR"))
+        return [*paths, Path(config_dir)] if config_dir else paths
+
     def preflight(self) -> None:
         path = self.cli_path
         if not path.is_file():
@@ -72,21 +103,46 @@ class ClaudeCodeAgent:
                 path=str(path),
                 hint="set agent.options.cli_path to your `claude`, or reinstall claude-agent-sdk",
             )
+        if self.config.sandbox:
+            check_available(self.config.env.get("PATH", os.environ.get("PATH")))
 
     async def run(self, request: AgentRequest, emit: EventSink) -> AgentResult:
         self.preflight()
-        run = _Run(ToolGuard(request.workspace, self.config.deny_commands), emit)
+        with tempfile.TemporaryDirectory(prefix="overseer-attempt-", ignore_cleanup_errors=True) as temp:
+            boundary = self.boundary(request.workspace, Path.home(), Path(temp))
+            emit(AgentEvent("sandbox", sandbox_event(boundary, sandboxed=self.config.sandbox)))
+            run = _Run(ToolGuard(request.workspace, self.config.deny_commands, boundary=boundary), emit)
+            await self._converse(request, run, boundary)
+        return run.finish()
+
+    def boundary(self, workspace: Path, home: Path, temp_dir: Path) -> Boundary:
+        """The walls of one run; with the sandbox off nothing closes the network, so no domain list applies."""
+        domains = self.config.allowed_domains if self.config.sandbox else None
+        return Boundary.around(
+            workspace,
+            home=home,
+            temp_dir=temp_dir,
+            readable=self.config.readable,
+            allowed_domains=domains,
+            protected=[workspace / STATE_DIR],
+        )
+
+    async def _converse(self, request: AgentRequest, run: _Run, boundary: Boundary) -> None:
         try:
-            async for message in query(prompt=request.prompt, options=self._options(request, run)):
+            async for message in query(prompt=request.prompt, options=self._options(request, run, boundary)):
                 run.take(message)
         except CLINotFoundError as exc:
             raise ConfigError("claude CLI not found", path=str(self.cli_path)) from exc
         except ClaudeSDKError as exc:
+            if _SANDBOX_MISSING in str(exc):  # the CLI's own check (failIfUnavailable) disagreed with ours
+                raise ConfigError(
+                    f"the sandbox cannot start: {exc}", hint=f"apt-get install bubblewrap socat, or {OPT_OUT}"
+                ) from exc
             if run.result is None:  # an error after the result (exit code 1 on an API error) is no news
                 raise AgentError(f"claude CLI failed: {exc}", hint=run.stderr_tail()) from exc
-        return run.finish()
 
-    def _options(self, request: AgentRequest, run: _Run) -> ClaudeAgentOptions:
+    def _options(self, request: AgentRequest, run: _Run, boundary: Boundary) -> ClaudeAgentOptions:
+        temp = str(boundary.temp_dir)
         return ClaudeAgentOptions(
             cwd=str(request.workspace),
             cli_path=str(self.cli_path),
@@ -95,7 +151,10 @@ class ClaudeCodeAgent:
             max_turns=self.config.max_turns,
             permission_mode="default",  # the hook below decides every call; nothing is bypassed
             hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[run.pre_tool_use], on_failure="block")]},
-            env=dict(self.config.env),
+            settings=json.dumps(claude_settings(boundary, sandboxed=self.config.sandbox)),
+            add_dirs=[temp],  # a working directory, so the CLI lets its file tools write there too
+            # The CLI keeps its per-user temp dir (the sandboxed commands' TMPDIR) under CLAUDE_CODE_TMPDIR.
+            env={**self.config.env, "TMPDIR": temp, "CLAUDE_CODE_TMPDIR": temp},
             stderr=run.stderr.append,
         )
 

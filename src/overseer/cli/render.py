@@ -28,8 +28,18 @@ class ConsoleReporter:
     def attempt_started(self, task: Task, number: int) -> None:
         self.console.print(f"[bold]task {task.id}[/] attempt {number}: the agent is working...")
 
+    def _sandbox_line(self, event: AgentEvent) -> None:
+        if event.data.get("enabled"):
+            self.console.print(
+                f"  sandbox: on (network: {', '.join(event.data.get('allowed_domains') or []) or 'none'})"
+            )
+        else:
+            self.console.print(f"  [red]sandbox: OFF[/] ({escape(str(event.data.get('reason', '')))})")
+
     def agent_event(self, event: AgentEvent) -> None:
-        if event.kind == "tool_call":
+        if event.kind == "sandbox":
+            self._sandbox_line(event)
+        elif event.kind == "tool_call":
             target = event.data["input"].get("file_path") or event.data["input"].get("command", "")
             mark = "->" if event.data["allowed"] else "[red]refused[/]"
             self.console.print(f"  {mark} {event.data['tool']} {escape(str(target))[:100]}")
@@ -90,7 +100,7 @@ def _print_claims(console: Console, attempt: dict[str, Any]) -> None:
 
 def _attempts_table(history: list[dict[str, Any]]) -> Table:
     table = Table(show_header=True, header_style="bold", expand=False)
-    for column in ("#", "attempt", "decision", "confidence", "verified", "files", "findings"):
+    for column in ("#", "attempt", "decision", "confidence", "verified", "sandbox", "files", "findings"):
         table.add_column(column)
     for attempt in history:
         confidence = attempt["confidence"]
@@ -101,10 +111,19 @@ def _attempts_table(history: list[dict[str, Any]]) -> Table:
             attempt["decision"] or "-",
             f"{confidence:.2f}" if confidence is not None else "-",
             "-" if verified is None else ("yes" if verified else "[yellow]no[/]"),
+            _sandbox(attempt["sandbox"]),
             "\n".join(c["path"] for c in attempt["files_changed"]) or "-",
             "\n".join(_finding_line(f) for f in attempt["findings"]) or "-",
         )
     return table
+
+
+def _sandbox(event: dict[str, Any] | None) -> str:
+    if event is None:
+        return "-"
+    if not event.get("enabled"):
+        return "[red]OFF[/]"
+    return "on, network: " + (", ".join(event.get("allowed_domains") or []) or "none")
 
 
 def _finding_line(finding: dict[str, Any]) -> str:

@@ -212,6 +212,11 @@ class Store:
         with self._read() as session:
             return list(session.scalars(select(Event).where(Event.attempt_id == attempt_id).order_by(Event.seq)))
 
+    def first_event(self, attempt_id: int, kind: str) -> Event | None:
+        with self._read() as session:
+            query = select(Event).where(Event.attempt_id == attempt_id, Event.kind == kind).order_by(Event.seq)
+            return session.scalars(query.limit(1)).first()
+
     def file_changes(self, attempt_id: int) -> list[FileChangeRow]:
         with self._read() as session:
             query = select(FileChangeRow).where(FileChangeRow.attempt_id == attempt_id).order_by(FileChangeRow.id)

@@ -55,6 +55,9 @@ RULES: dict[str, Rule] = {
     "uncovered_changes": Rule(W, AGENT, "changed lines that no test executes"),
     "lint_problems": Rule(W, AGENT, "the project's linters report new problems on changed lines"),
     "gate_unavailable": Rule(I, OVERSEER, "a gate could not run; it counts as nothing verified"),
+    "symlink_outside": Rule(B, AGENT, "the agent made a symlink in the workspace that points outside it"),
+    "wrote_outside": Rule(B, HUMAN, "a file outside the workspace changed during the attempt (sandbox off)"),
+    "outside_unchecked": Rule(I, NOBODY, "the check for writes outside the workspace stopped at its bound"),
     # scope: what the attempt touched
     "unrequested_deletion": Rule(B, HUMAN, "a file the task did not name was deleted"),
     "unrequested_rename": Rule(B, HUMAN, "a file the task did not name was renamed"),

@@ -31,7 +31,7 @@ def _finding(code: str, message: str) -> Finding:
 
 def validate(evidence: Evidence, claims: Claims) -> tuple[Finding, ...]:
     """Findings about the run itself, before any gate runs."""
-    findings = [*_run_problems(evidence), *_denials(evidence)]
+    findings = [*_run_problems(evidence), *_denials(evidence), *_outside(evidence)]
     if evidence.cut_short:
         return tuple(findings)
     findings += _what_the_agent_says(evidence, claims)
@@ -47,6 +47,26 @@ def _run_problems(evidence: Evidence) -> list[Finding]:
         message = f"the agent's run ended in an error: {evidence.result.error or 'no detail given'}"
         return [_finding("agent_error", message)]
     return []
+
+
+def _outside(evidence: Evidence) -> list[Finding]:
+    """What the after-attempt check saw beyond the workspace: links out, and (sandbox off) writes."""
+    links = [
+        _finding(
+            "symlink_outside",
+            f"{path} is a symlink to {target}, outside the workspace: remove it, or copy what you need into it",
+        )
+        for path, target in evidence.outside_links
+    ]
+    files = [
+        _finding("wrote_outside", f"{path} was {kind} outside the workspace during the attempt (the sandbox was off)")
+        for path, kind in evidence.outside_files
+    ]
+    unchecked = [
+        _finding("outside_unchecked", f"the check for files changed outside stopped at its bound under {root}")
+        for root in evidence.outside_unchecked
+    ]
+    return [*links, *files, *unchecked]
 
 
 def _denials(evidence: Evidence) -> list[Finding]:

@@ -18,7 +18,8 @@ from pathlib import Path, PurePosixPath
 from pathspec import GitIgnoreSpec
 
 # `.git` without a slash: a worktree or submodule has a `.git` *file*; git never tracks either.
-ALWAYS_IGNORED: tuple[str, ...] = (".git", ".overseer/")
+STATE_DIR = ".overseer"  # overseer's store, snapshots and caches in a workspace: never the agent's
+ALWAYS_IGNORED: tuple[str, ...] = (".git", STATE_DIR + "/")
 
 
 class IgnoreRules:
