@@ -25,7 +25,7 @@ from overseer.domain import (
 )
 from overseer.errors import ConfigError, UsageError
 from overseer.redact import Redactor
-from overseer.state.models import Attempt, DecisionRow, Task
+from overseer.runtime import open_workspace
 from overseer.state.store import Store, sqlite_url
 from overseer.supervise.calibration import WORKSPACE_FILE, Calibration, brier_score, fit, packaged
 from overseer.supervise.confidence import assess, confidence
@@ -78,11 +78,15 @@ def test_gate_details_and_unknown_gates_count_without_a_crash() -> None:
 def test_the_packaged_model_loads_and_orders_the_evidence() -> None:
     model = packaged()
     assert model.source and set(model.weights) <= set(FEATURES)
-    good = confidence([], [VERIFIED], Review(True, 0.0))
+    honest = [
+        Claim("file", "changed calc.py", ClaimStatus.CONFIRMED),
+        Claim("tests", "3 passed", ClaimStatus.CONFIRMED),
+    ]
+    good = confidence([], [VERIFIED], Review(True, 0.0), honest)
     nothing = confidence([], [], None)
     blocked = confidence([finding("gates", "tests_failed", "2 failed")], [FAILED], Review(True, 1.0))
     assert 0.0 <= blocked < 0.3 < nothing < good <= 1.0
-    assert good >= 0.7  # the default proceed_threshold still lets verified work through
+    assert good >= 0.75  # the default proceed_threshold (0.7) lets honest, verified work through
 
 
 def test_an_untrusted_review_moves_nothing_and_a_trusted_rejection_a_lot() -> None:
@@ -175,26 +179,7 @@ def test_a_broken_workspace_calibration_is_a_config_error(tmp_path: Path, text: 
 # --- `overseer calibrate`: labels from what humans settled, read from a real store ----------------
 
 
-class _Recorded:
-    """The real store, with the per-attempt features its verdicts table holds (keyed here by attempt id)."""
-
-    def __init__(self, store: Store, features: dict[int, dict[str, float]]) -> None:
-        self.store, self.features = store, features
-
-    def list_tasks(self, project_id: int) -> list[Task]:
-        return self.store.list_tasks(project_id)
-
-    def attempts(self, task_id: int) -> list[Attempt]:
-        return self.store.attempts(task_id)
-
-    def decision(self, attempt_id: int) -> DecisionRow | None:
-        return self.store.decision(attempt_id)
-
-    def verdict_features(self, attempt_id: int) -> dict[str, float] | None:
-        return self.features.get(attempt_id)
-
-
-def _attempt(store: Store, task_id: int, decision: Decision) -> int:
+def _attempt(store: Store, task_id: int, decision: Decision, values: dict[str, float]) -> None:
     number = len(store.attempts(task_id)) + 1
     attempt = store.start_attempt(task_id, number=number, prompt="p", checkpoint_before="")
     store.finish_attempt(
@@ -206,10 +191,9 @@ def _attempt(store: Store, task_id: int, decision: Decision) -> int:
         cost_usd=None,
         checkpoint_after=None,
         changes=(),
-        verdict=Verdict(findings=(), confidence=0.5),
+        verdict=Verdict(findings=(), confidence=0.5, features=values),
         outcome=Outcome(decision),
     )
-    return attempt.id
 
 
 def test_training_rows_label_attempts_by_what_happened_after_them(tmp_path: Path) -> None:
@@ -223,14 +207,15 @@ def test_training_rows_label_attempts_by_what_happened_after_them(tmp_path: Path
         "still waiting": ([Decision.RETRY, Decision.ESCALATE], TaskStatus.NEEDS_HUMAN),
         "a question": ([Decision.CLARIFY], TaskStatus.COMPLETED),
     }
-    features: dict[int, dict[str, float]] = {}
+    attempts = 0
     for name, (decisions, status) in history.items():
         task = store.add_task(project, name)
         for decision in decisions:
-            features[_attempt(store, task.id, decision)] = {"label_of": float(len(features))}
+            _attempt(store, task.id, decision, {"label_of": float(attempts)})
+            attempts += 1
         store.set_task_status(task.id, status)
 
-    rows = training_rows(_Recorded(store, features), project)
+    rows = training_rows(store, project)
     store.close()
 
     # attempt ids in order: proceeded, accepted, sent back, its proceed, abandoned (the rest are unlabelled)
@@ -255,3 +240,23 @@ def test_assess_gives_the_confidence_with_the_features_behind_it() -> None:
     score, values = assess(found, [FAILED], None)
     assert score == confidence(found, [FAILED], None) == round(packaged().probability(values), 3)
     assert values == features(found, [FAILED], None)
+
+
+def test_calibrate_refits_on_the_workspace_outcomes_and_the_judge_prefers_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_workspace(tmp_path, {}, create=True) as ws:
+        for number in range(24):
+            good = number % 3 != 0  # verified work the human accepted; unverified work the human sent back
+            task = ws.store.add_task(ws.project_id, f"task {number}")
+            _attempt(ws.store, task.id, Decision.ESCALATE, {"verified": float(good), "warnings": float(not good)})
+            ws.store.set_task_status(task.id, TaskStatus.COMPLETED if good else TaskStatus.ABANDONED)
+
+    calibrate(workspace=tmp_path, json_output=True)
+
+    said = json.loads(capsys.readouterr().out)
+    assert (said["sample"], said["good"]) == (24, 16)
+    own = Calibration.load(tmp_path)
+    assert own.source.startswith("overseer calibrate") and own.sample == 24
+    assert own.probability({"verified": 1.0}) > 0.75 > 0.25 > own.probability({"warnings": 1.0})
+    assert own.weights["lint_problems"] == packaged().weights["lint_problems"]  # never seen: kept as it was

@@ -15,7 +15,7 @@ from importlib import metadata
 import typer
 from rich.console import Console
 
-from overseer.cli import demo, run, tasks, workspace
+from overseer.cli import calibrate, demo, run, tasks, workspace
 from overseer.errors import OverseerError
 
 EXIT_INTERRUPTED = 130
@@ -37,6 +37,7 @@ app.command("status")(workspace.status)
 app.command("resolve")(workspace.resolve)
 app.command("rollback")(workspace.rollback)
 app.command("demo")(demo.demo)
+app.command("calibrate")(calibrate.calibrate)
 
 
 def _print_version(value: bool) -> None:

@@ -106,7 +106,7 @@ def fit(
     they get a row of their own in its table, and weighs them back down for the fit. A feature no
     row shows keeps its weight from `prior` (default: the hand-set priors in `features.py`): the
     sample cannot say what it is worth, and it changes no probability within the sample."""
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression
 
     names = feature_names(values for values, _ in rows)
     labels = [int(good) for _, good in rows]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ class CommandRun:
     output: str  # stdout and stderr, interleaved as they were written
 
 
-def run_command(command: list[str], cwd: Path, timeout_s: float) -> CommandRun:
+def run_command(command: list[str], cwd: Path, timeout_s: float, env: Mapping[str, str] | None = None) -> CommandRun:
     """Run `command` in `cwd`; on timeout kill it and everything it started.
 
     Its own session (process group) lets the kill reach grandchildren too: a hung test server
@@ -33,6 +34,7 @@ def run_command(command: list[str], cwd: Path, timeout_s: float) -> CommandRun:
         **os.environ,
         "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ in the workspace from our own run
         "COLUMNS": "250",  # pytest trims failure reasons to the terminal width, 80 without a tty
+        **(env or {}),
     }
     with subprocess.Popen(
         command,
@@ -120,6 +122,12 @@ class SuiteRun:
         return self.report is not None and (self.report.collected is not None or bool(self.report.outcomes))
 
 
+# The pytest plugins installed beside overseer are overseer's, not the project's (its tests run with
+# overseer's interpreter): autoloaded, a dev install's hypothesis and pytest-cov add about 1.5 s to
+# every run. A project that needs a plugin names it in its own config (`-p`) or in gates.test_command.
+_PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
 def run_pytest(cwd: Path, timeout_s: float, private: Path, *, coverage: bool = False) -> SuiteRun:
     """pytest in `cwd` with overseer's plugin; its report (and coverage data) go to `private`, a
     directory of overseer's own that the tests never see."""
@@ -129,7 +137,7 @@ def run_pytest(cwd: Path, timeout_s: float, private: Path, *, coverage: bool = F
     data_file = private / "coverage.db" if coverage else None
     command = [sys.executable, "-c", _BOOT, str(_PLUGIN), str(report), str(data_file or ""), *PYTEST_ARGS]
     started = time.perf_counter()
-    run = run_command(command, cwd, timeout_s)
+    run = run_command(command, cwd, timeout_s, _PYTEST_ENV)
     seconds = time.perf_counter() - started
     text = report.read_text(encoding="utf-8", errors="replace") if report.is_file() else ""
     return SuiteRun(run, read_report(text) if text else None, seconds, data_file)

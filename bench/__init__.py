@@ -1,0 +1,1 @@
+"""Benchmarks: `bench/run.py` (what overseer costs) and `bench/supervision/` (how well it judges)."""
