@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from overseer.domain import (
     Finding,
     GateResult,
     Review,
+    Route,
     Severity,
     ToolCall,
     Verdict,
@@ -22,6 +24,7 @@ from overseer.domain import (
 from overseer.supervise.claims import read_claims
 from overseer.supervise.confidence import confidence
 from overseer.supervise.decide import DecisionEngine
+from overseer.supervise.policy import DEFAULT_POLICY
 from overseer.supervise.validate import check_claims, contradictions, validate
 
 
@@ -180,3 +183,19 @@ def test_clarify_when_the_agent_asks() -> None:
     question = Finding("validate", "agent_question", Severity.BLOCKING, "the agent asks: JSON or YAML?")
     outcome = ENGINE.decide(verdict(question, score=0.3), 1)
     assert outcome.decision is Decision.CLARIFY and "JSON or YAML?" in outcome.brief
+
+
+def test_what_the_after_attempt_check_saw_outside_becomes_findings_for_the_right_person() -> None:
+    ev = replace(
+        evidence("Implemented calc.py.", "calc.py"),
+        outside_links=(("data", "/etc"),),
+        outside_files=(("/home/u/.bashrc", "modified"),),
+        outside_unchecked=("/home/u",),
+    )
+    found = {f.code: f for f in DEFAULT_POLICY.apply(validate(ev, read_claims(ev.result.text)))}
+    assert (found["symlink_outside"].severity, found["symlink_outside"].route) == (Severity.BLOCKING, Route.AGENT)
+    assert (found["wrote_outside"].severity, found["wrote_outside"].route) == (Severity.BLOCKING, Route.HUMAN)
+    assert "/home/u/.bashrc was modified" in found["wrote_outside"].message
+    assert found["outside_unchecked"].severity is Severity.INFO
+    outcome = ENGINE.decide(Verdict(tuple(found.values()), gates=VERIFIED, confidence=0.9), 1)
+    assert outcome.decision is Decision.ESCALATE and ".bashrc" in outcome.brief
