@@ -56,10 +56,9 @@ class ConsoleReporter:
             opinion = "approves" if verdict.review.approve else "rejects"
             self.console.print(f"    supervisor LLM {opinion} (score {verdict.review.score:.1f})")
         for claim in verdict.claims:
-            self.console.print(
-                f"    claim [{_CLAIM_STYLE[claim.status.value]}]{claim.status.value}[/]: {escape(claim.text)}"
-            )
-        if not verdict.verified:
+            status = f"[{_CLAIM_STYLE[claim.status.value]}]{claim.status.value}[/]"
+            self.console.print(f"    {claim.kind} claim {status}: {escape(claim.text)} ({escape(claim.detail)})")
+        if not verdict.verified and not verdict.blocking:
             self.console.print(
                 "    [yellow]nothing verified[/] the work: no test, example or trusted review confirmed it"
             )
@@ -94,7 +93,8 @@ def _print_claims(console: Console, attempt: dict[str, Any]) -> None:
         style = _CLAIM_STYLE.get(claim["status"], "")
         detail = f" ({escape(claim['detail'])})" if claim.get("detail") else ""
         console.print(
-            f"claim of attempt {attempt['number']} [{style}]{claim['status']}[/]: {escape(claim['text'])}{detail}"
+            f"attempt {attempt['number']}, {claim['kind']} claim [{style}]{claim['status']}[/]: "
+            f"{escape(claim['text'])}{detail}"
         )
 
 
@@ -111,7 +111,7 @@ def _attempts_table(history: list[dict[str, Any]]) -> Table:
             attempt["decision"] or "-",
             f"{confidence:.2f}" if confidence is not None else "-",
             "-" if verified is None else ("yes" if verified else "[yellow]no[/]"),
-            _sandbox(attempt["sandbox"]),
+            _sandbox_short(attempt["sandbox"]),
             "\n".join(c["path"] for c in attempt["files_changed"]) or "-",
             "\n".join(_finding_line(f) for f in attempt["findings"]) or "-",
         )
@@ -124,6 +124,10 @@ def _sandbox(event: dict[str, Any] | None) -> str:
     if not event.get("enabled"):
         return "[red]OFF[/]"
     return "on, network: " + (", ".join(event.get("allowed_domains") or []) or "none")
+
+
+def _sandbox_short(event: dict[str, Any] | None) -> str:
+    return "-" if event is None else ("on" if event.get("enabled") else "[red]OFF[/]")
 
 
 def _finding_line(finding: dict[str, Any]) -> str:
