@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -82,6 +83,7 @@ def render_task(console: Console, summary: dict[str, Any]) -> None:
     if summary["history"]:
         console.print(_attempts_table(summary["history"]))
         _print_claims(console, summary["history"][-1])
+        console.print("sandbox: " + _sandboxes(summary["history"]))
     if summary["files_changed"]:
         console.print("files changed: " + ", ".join(summary["files_changed"]))
     if summary["error"]:
@@ -99,9 +101,9 @@ def _print_claims(console: Console, attempt: dict[str, Any]) -> None:
 
 
 def _attempts_table(history: list[dict[str, Any]]) -> Table:
-    table = Table(show_header=True, header_style="bold", expand=False)
-    for column in ("#", "attempt", "decision", "confidence", "verified", "sandbox", "files", "findings"):
-        table.add_column(column)
+    table = Table(show_header=True, header_style="bold", expand=False, box=box.SIMPLE_HEAD)
+    for column in ("#", "attempt", "decision", "conf", "verified", "files", "findings"):
+        table.add_column(column, overflow="fold")
     for attempt in history:
         confidence = attempt["confidence"]
         verified = attempt.get("verified")
@@ -111,7 +113,6 @@ def _attempts_table(history: list[dict[str, Any]]) -> Table:
             attempt["decision"] or "-",
             f"{confidence:.2f}" if confidence is not None else "-",
             "-" if verified is None else ("yes" if verified else "[yellow]no[/]"),
-            _sandbox_short(attempt["sandbox"]),
             "\n".join(c["path"] for c in attempt["files_changed"]) or "-",
             "\n".join(_finding_line(f) for f in attempt["findings"]) or "-",
         )
@@ -126,14 +127,18 @@ def _sandbox(event: dict[str, Any] | None) -> str:
     return "on, network: " + (", ".join(event.get("allowed_domains") or []) or "none")
 
 
-def _sandbox_short(event: dict[str, Any] | None) -> str:
-    return "-" if event is None else ("on" if event.get("enabled") else "[red]OFF[/]")
+def _sandboxes(history: list[dict[str, Any]]) -> str:
+    """The sandbox of every attempt, said once when they all had the same."""
+    shown = [_sandbox(attempt["sandbox"]) if attempt["sandbox"] else "none reported" for attempt in history]
+    if len(set(shown)) == 1:
+        return f"{shown[0]} (every attempt)"
+    return "; ".join(f"attempt {a['number']}: {s}" for a, s in zip(history, shown, strict=True))
 
 
 def _finding_line(finding: dict[str, Any]) -> str:
+    """The code only: the table stays readable in 80 columns; the brief below and `--json` say why."""
     style = _SEVERITY_STYLE.get(finding["severity"], "")
-    message = finding["message"].splitlines()[0] if finding["message"] else ""
-    return f"[{style}]{finding['code']}[/]: {escape(message)[:120]}"
+    return f"[{style}]{finding['code']}[/]"
 
 
 def render_task_list(console: Console, tasks: list[dict[str, Any]]) -> None:
