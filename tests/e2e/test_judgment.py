@@ -91,6 +91,8 @@ def test_honest_work_proceeds_and_its_claims_are_confirmed(calc: Path, scripted:
     claims = {(c["kind"], c["status"]) for c in result["claims"]}
     assert ("tests", "confirmed") in claims and ("file", "confirmed") in claims
     assert "agent_reported_failure" not in codes(result)  # "cannot raise" is no confession
+    shown = overseer("status", "-w", str(calc)).out  # what a person sees
+    assert "tests claim confirmed" in shown and "sandbox: on, network: none" in shown
 
 
 def test_wrong_code_with_the_test_file_overwritten_does_not_go_through(
