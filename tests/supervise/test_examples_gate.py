@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -15,42 +14,16 @@ from overseer.supervise.gates.base import GateContext, GateOutcome
 from overseer.supervise.gates.examples import examples_gate, module_of, task_groups
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.scratch import Scratch
-
-Files = Mapping[str, str | bytes | None]  # None: the attempt deletes the file
+from tests.supervise.attempts import Files
+from tests.supervise.attempts import attempt as make_attempt
 
 MUL_STUB = 'def mul(a, b):\n    """Multiply a by b."""\n    raise NotImplementedError\n'
 MUL_ADDS = 'def mul(a, b):\n    """Multiply a by b.\n\n    >>> mul(4, 5)\n    20\n    """\n    return a + b\n'
 MUL_RIGHT = MUL_ADDS.replace("a + b", "a * b")
 
 
-def write(root: Path, files: Files) -> None:
-    for name, content in files.items():
-        path = root / name
-        if content is None:
-            path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-
-
 def attempt(root: Path, before: Files, after: Files, task: str = "Implement mul in calc.py.") -> Evidence:
-    """Evidence of a real attempt: `before` snapshotted, then `after` applied and snapshotted."""
-    root.mkdir()
-    write(root, before)
-    checkpoints = Checkpoints(root)
-    first = checkpoints.snapshot("before")
-    write(root, after)
-    last = checkpoints.snapshot("after")
-    return Evidence(
-        task=task,
-        attempt=1,
-        workspace=root,
-        result=AgentResult(session_id=None, is_error=False, text="Done."),
-        changes=checkpoints.changes(first, last),
-        diff=checkpoints.diff(first, last),
-        checkpoint_before=first,
-        checkpoint_after=last,
-    )
+    return make_attempt(root, before, after, task)
 
 
 def run_gate(evidence: Evidence, timeout_s: float = 30) -> GateOutcome:

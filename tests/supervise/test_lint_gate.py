@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -17,40 +16,15 @@ from overseer.supervise.gates.base import GateContext, GateOutcome
 from overseer.supervise.gates.lint import configured_linters, lint_gate, parse_problems
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.scratch import Scratch
-
-Files = Mapping[str, str | bytes | None]  # None: the attempt deletes the file
+from tests.supervise.attempts import Files
+from tests.supervise.attempts import attempt as make_attempt
 
 RUFF = '[tool.ruff.lint]\nselect = ["F"]\n'
 CALC = "import os\n\n\ndef mul(a, b):\n    return a * b\n"
 
 
-def write(root: Path, files: Files) -> None:
-    for name, content in files.items():
-        path = root / name
-        if content is None:
-            path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-
-
-def attempt(root: Path, before: Files, after: Files) -> Evidence:
-    """Evidence of a real attempt: `before` snapshotted, then `after` applied and snapshotted."""
-    root.mkdir()
-    write(root, before)
-    checkpoints = Checkpoints(root)
-    first = checkpoints.snapshot("before")
-    write(root, after)
-    last = checkpoints.snapshot("after")
-    return Evidence(
-        task="make mul multiply",
-        attempt=1,
-        workspace=root,
-        result=AgentResult(session_id=None, is_error=False, text="Done."),
-        changes=checkpoints.changes(first, last),
-        checkpoint_before=first,
-        checkpoint_after=last,
-    )
+def attempt(root: Path, before: Files, after: Files, task: str = "make mul multiply") -> Evidence:
+    return make_attempt(root, before, after, task)
 
 
 def run_gate(evidence: Evidence, command: list[str] | None = None, timeout_s: float = 60) -> GateOutcome:

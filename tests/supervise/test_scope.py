@@ -4,7 +4,6 @@ and a 50 MB diff through scope, the examples gate and the lint gate."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from overseer.config import GatesConfig
@@ -15,42 +14,16 @@ from overseer.supervise.gates.lint import lint_gate
 from overseer.supervise.scope import FileStat, Named, parse_diff_stats, parse_numstat, scope_findings
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.scratch import Scratch
-
-Files = Mapping[str, str | bytes | None]  # None: the attempt deletes the file
+from tests.supervise.attempts import Files
+from tests.supervise.attempts import attempt as make_attempt
 
 CALC = "def mul(a, b):\n    return a + b\n"
 FIXED = "def mul(a, b):\n    return a * b\n"
 TASK = "Fix mul in calc.py: it must multiply."
 
 
-def write(root: Path, files: Files) -> None:
-    for name, content in files.items():
-        path = root / name
-        if content is None:
-            path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-
-
 def attempt(root: Path, before: Files, after: Files, task: str = TASK) -> Evidence:
-    """Evidence of a real attempt: `before` snapshotted, then `after` applied and snapshotted."""
-    root.mkdir()
-    write(root, before)
-    checkpoints = Checkpoints(root)
-    first = checkpoints.snapshot("before")
-    write(root, after)
-    last = checkpoints.snapshot("after")
-    return Evidence(
-        task=task,
-        attempt=1,
-        workspace=root,
-        result=AgentResult(session_id=None, is_error=False, text="Done."),
-        changes=checkpoints.changes(first, last),
-        diff=checkpoints.diff(first, last),
-        checkpoint_before=first,
-        checkpoint_after=last,
-    )
+    return make_attempt(root, before, after, task)
 
 
 def codes(findings: tuple[Finding, ...]) -> dict[str, str]:
