@@ -260,8 +260,12 @@ def test_secrets_never_reach_the_store(workspace: Path, scripted: Scripted, over
 
 
 def test_ctrl_c_marks_the_attempt_interrupted_and_the_next_run_goes_on(
-    workspace: Path, scripted: Scripted, overseer: Overseer
+    workspace: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """What Ctrl-C leaves behind and how the next run resumes. The sandbox is off here: in full-suite
+    runs a sandboxed command was seen to keep `overseer do` from exiting after SIGINT, an open bug
+    of its own (see the closing note of this stop), not what this test is about."""
+    monkeypatch.setenv("OVERSEER_AGENT__OPTIONS__SANDBOX", "off")
     marker = "interrupt-me"
     scripted(
         [
@@ -279,9 +283,7 @@ def test_ctrl_c_marks_the_attempt_interrupted_and_the_next_run_goes_on(
     try:
         _wait_for_process(marker)
         process.send_signal(2)  # SIGINT, as Ctrl-C sends
-        # A wide bound: in full-suite runs the sandboxed command (a 60 s sleep) was seen to hold the CLI's
-        # exit until it ended; the promptness of Ctrl-C under the sandbox is an open item, not this test's.
-        _, err = process.communicate(timeout=150)
+        _, err = process.communicate(timeout=60)
     finally:
         process.kill()
     assert process.returncode == 130, err
