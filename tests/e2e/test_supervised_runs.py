@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -259,13 +260,18 @@ def test_secrets_never_reach_the_store(workspace: Path, scripted: Scripted, over
     assert DUMMY_API_KEY.encode() not in stored  # ...with the key masked
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_marks_the_attempt_interrupted_and_the_next_run_goes_on(
-    workspace: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, scripted: Scripted, overseer: Overseer
 ) -> None:
-    """What Ctrl-C leaves behind and how the next run resumes. The sandbox is off here: in full-suite
-    runs a sandboxed command was seen to keep `overseer do` from exiting after SIGINT, an open bug
-    of its own (see the closing note of this stop), not what this test is about."""
-    monkeypatch.setenv("OVERSEER_AGENT__OPTIONS__SANDBOX", "off")
+    """What Ctrl-C leaves behind and how the next run resumes.
+
+    The child gets SIGINT's default disposition back: a process that starts with SIGINT ignored
+    keeps ignoring it (Python installs no KeyboardInterrupt handler then, as a shell's background
+    job expects), and something earlier in a full-suite run leaves this pytest process so."""
     marker = "interrupt-me"
     scripted(
         [
@@ -279,6 +285,7 @@ def test_ctrl_c_marks_the_attempt_interrupted_and_the_next_run_goes_on(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
     try:
         _wait_for_process(marker)
