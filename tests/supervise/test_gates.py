@@ -26,6 +26,7 @@ from overseer.supervise.gates.pytest_output import (
 from overseer.supervise.gates.tests import tests_gate as run_tests_gate  # a `test*` name would be collected
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.scratch import Scratch
+from tests.supervise.attempts import write
 
 CALC = "def add(a, b):\n    return a + b\n"
 CALC_TESTS = (
@@ -42,20 +43,6 @@ def _no_plugin_autoload() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         yield
-
-
-def write(workspace: Path, files: Mapping[str, str | bytes | None]) -> None:
-    """Write each file (None: delete it)."""
-    for name, content in files.items():
-        path = workspace / name
-        if content is None:
-            path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
 
 
 def evidence(workspace: Path, *changes: str | FileChange, kind: str = "modified") -> Evidence:
