@@ -16,9 +16,8 @@ The reading is narrow on purpose: a wrong reading costs an honest agent a retry,
   its own voice ("I updated calc.py", "Ran `make lint`"); advice ("run `pytest`") is no claim.
 
 Each pattern is tried on one clause, and the words before it decide whether it counts: a
-condition, the past, a fix or somebody else's words turn it off. `code` and "quoted" spans are
-masked first, so their punctuation cannot split a sentence and their words cannot read as the
-agent's own; fenced code blocks are not read at all.
+condition, the past, a fix or somebody else's words turn it off. The message is cut into sentences
+by `sentences.py` (code and quotations masked); files and commands are read by `claimed_work.py`.
 """
 
 from __future__ import annotations
@@ -26,6 +25,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from overseer.supervise.claimed_work import command_claims, file_claims
+from overseer.supervise.sentences import Sentence, clauses, split_sentences
 
 _HEAD, _TAIL = 2_000, 8_000  # characters read of a long message: its start, and its end, where the agent sums up
 _LONGEST_CLAUSE = 600
@@ -68,7 +70,7 @@ class Claims:
 
 
 def read_claims(text: str) -> Claims:
-    sentences = _sentences(text if len(text) <= _HEAD + _TAIL else f"{text[:_HEAD]}\n\n{text[-_TAIL:]}")
+    sentences = split_sentences(text if len(text) <= _HEAD + _TAIL else f"{text[:_HEAD]}\n\n{text[-_TAIL:]}")
     questions, offers = _questions(sentences)
     failure = _first(sentences, _confesses)
     tests_fail = _first(sentences, _says_tests_fail)
@@ -93,94 +95,9 @@ def _first_of_each(statements: list[Statement]) -> tuple[Statement, ...]:
     return tuple(firsts.values())
 
 
-# --- sentences and clauses ---------------------------------------------------------------------------
-
-_FENCE = re.compile(r"^\s*```.*?^\s*```[^\n]*$", re.M | re.S)
-_SPAN = re.compile(r"`+([^`\n]+?)`+|\"([^\"\n]+)\"|\u201c([^\u201d\n]+)\u201d")
-_MARK = re.compile(r"\x00(\d+)(q?)\x00")
-_BLOCK_START = re.compile(r"^\s*(?:[-*+>|]|\d+[.)]|#+)\s")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_MARKDOWN = re.compile(r"^(?:\s*(?:[-*+>]|\d+[.)]|#+)\s+)+|\*\*|__(?=\w)|(?<=\w)__")
-_CLAUSE_BREAK = re.compile(
-    r"\s*(?:[;()]|:(?=\s)|\s[-\u2013\u2014]{1,2}\s|,?\s+(?:but|and|although|though|whereas)\s+|,\s+(?:however|yet|so),?\s+)\s*",
-    re.I,
-)
-_CONTRACTIONS = (
-    (re.compile(r"\bcan't\b|\bcannot\b", re.I), "can not"),
-    (re.compile(r"\bwon't\b", re.I), "will not"),
-    (re.compile(r"n't\b", re.I), " not"),
-    (re.compile(r"\bI'm\b", re.I), "I am"),
-    (re.compile(r"'ve\b", re.I), " have"),
-    (re.compile(r"'re\b", re.I), " are"),
-    (re.compile(r"\b(it|that|this|there|what)'s\b", re.I), r"\1 is"),
-)
-
-
-@dataclass(frozen=True)
-class _Sentence:
-    masked: str  # code and quotations as opaque tokens: what the word scanners read
-    own: str  # the agent's own words: code back, quotations blanked (they are somebody else's words)
-    shown: str  # as the agent wrote it
-    spans: tuple[str, ...]  # what the tokens stand for
-
-
-def _sentences(text: str) -> list[_Sentence]:
-    masked, spans = _mask(text)
-    found = []
-    for line in _lines(masked):
-        for sentence in _SENTENCE_END.split(_MARKDOWN.sub("", line)):
-            if sentence.strip(" .*_-"):
-                found.append(_sentence(sentence.strip(), spans))
-    return found
-
-
-def _lines(text: str) -> list[str]:
-    """Lines as the agent meant them: a wrapped line continues the one before; a blank line, a list
-    item or a heading starts a new one."""
-    lines: list[str] = []
-    joinable = False
-    for line in text.splitlines():
-        starts_anew = not line.strip() or bool(_BLOCK_START.match(line))
-        if joinable and not starts_anew:
-            lines[-1] += " " + line.strip()
-        else:
-            lines.append(line)
-        joinable = bool(line.strip()) and not line.lstrip().startswith("#")
-    return lines
-
-
-def _mask(text: str) -> tuple[str, tuple[str, ...]]:
-    """Code and quotations become opaque tokens: NUL, the span's number, "q" for a quotation, NUL."""
-    spans: list[str] = []
-
-    def token(match: re.Match[str]) -> str:
-        spans.append(match[1] or match[2] or match[3])
-        return f"\x00{len(spans) - 1}{'' if match[1] else 'q'}\x00"
-
-    return _SPAN.sub(token, _FENCE.sub("", text)), tuple(spans)
-
-
-def _sentence(masked: str, spans: tuple[str, ...]) -> _Sentence:
-    own = _MARK.sub(lambda m: "QUOTE" if m[2] else spans[int(m[1])], masked)
-    shown = _MARK.sub(lambda m: f'"{spans[int(m[1])]}"' if m[2] else f"`{spans[int(m[1])]}`", masked)
-    return _Sentence(_normalise(masked), _normalise(own), shown, spans)
-
-
-def _clauses(text: str) -> list[str]:
-    return [clause for clause in _CLAUSE_BREAK.split(text) if clause.strip()]
-
-
-def _normalise(text: str) -> str:
-    """Contractions spelled out, so that "couldn't", "couldn\u2019t" and "could not" are one pattern."""
-    text = text.replace("\u2019", "'")
-    for pattern, replacement in _CONTRACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _first(sentences: list[_Sentence], says: Callable[[str], bool]) -> str:
+def _first(sentences: list[Sentence], says: Callable[[str], bool]) -> str:
     """The first sentence with a clause that `says` something, as the agent wrote it ("" if none)."""
-    return next((s.shown for s in sentences if any(says(c) for c in _clauses(s.own))), "")
+    return next((s.shown for s in sentences if any(says(c) for c in clauses(s.own))), "")
 
 
 # --- what a clause says --------------------------------------------------------------------------------
@@ -291,11 +208,10 @@ def _says_tests_fail(clause: str) -> bool:
     return _says(_TESTS_FAIL, clause)
 
 
-def _statements(sentence: _Sentence) -> list[Statement]:
-    words = _words(sentence)
-    found = [Statement(kind, path, sentence.shown) for kind, path in _file_claims(words)]
-    found += [Statement("command", command, sentence.shown) for command in _command_claims(words)]
-    if any(_says(_TESTS_PASS, clause) for clause in _clauses(sentence.own)):
+def _statements(sentence: Sentence) -> list[Statement]:
+    found = [Statement(kind, path, sentence.shown) for kind, path in file_claims(sentence)]
+    found += [Statement("command", command, sentence.shown) for command in command_claims(sentence)]
+    if any(_says(_TESTS_PASS, clause) for clause in clauses(sentence.own)):
         found.append(Statement("tests", "", sentence.shown))
     return found
 
@@ -314,7 +230,7 @@ def _is_question(sentence: str) -> bool:
     return sentence.rstrip(" *_)\"'").endswith("?")
 
 
-def _questions(sentences: list[_Sentence]) -> tuple[list[_Sentence], list[_Sentence]]:
+def _questions(sentences: list[Sentence]) -> tuple[list[Sentence], list[Sentence]]:
     """Questions for the user, and offers of more work. A question that is neither the last sentence
     nor addressed to the user nor offers a choice is rhetorical: the agent answers it itself
     ("Why did it fail? The loop ...")."""
@@ -328,194 +244,3 @@ def _questions(sentences: list[_Sentence]) -> tuple[list[_Sentence], list[_Sente
         elif index == len(sentences) - 1 or _TO_THE_USER.search(words):
             questions.append(sentence)
     return questions, offers
-
-
-# --- files and commands: the words of one sentence, left to right --------------------------------------
-#
-# A word scan, not a pattern: which files a sentence claims depends on the order of its words. A past-tense
-# change verb ("updated", "created") in the agent's voice opens a run of claimed files; a verb that changes
-# nothing ("ran", "read", "is"), a clause break or a "but" closes it; a file right after "from", "for" or
-# "like" is one the agent looked at. "calc.py has been updated" and "calc.py: fixed ..." claim the file
-# named before the verb.
-
-
-def _wordset(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-@dataclass(frozen=True)
-class _Word:
-    text: str  # lower case, without surrounding punctuation
-    written: str  # as written, without surrounding punctuation (a file name keeps its case)
-    code: str = ""  # what a `code` span says, when the word is one
-    end: str = ""  # the punctuation after it
-
-    @property
-    def closes(self) -> bool:
-        """A clause ends after it; a colon does not end one ("Changed two files: a.py and b.py")."""
-        return self.end in (";", ".", "!", "?")
-
-
-_PATH = re.compile(
-    r"^(?:~?/)?(?:[\w.-]+/)*(?:[\w-]*\w\.(?:py|pyi|pyx|txt|md|rst|json|ya?ml|toml|cfg|ini|js|jsx|ts|tsx|sh|rs|go|c|h|cpp|hpp"
-    r"|java|rb|html|css|sql|lock|csv|env)|\.[\w.-]+|Makefile|Dockerfile)$"
-)
-_CHANGE_VERBS = _wordset(
-    "created updated modified changed edited implemented fixed refactored rewrote rewritten added wrote written "
-    "extended adjusted patched replaced improved reworked moved renamed filled corrected tweaked deleted removed "
-    "simplified restructured converted introduced appended inserted dropped copied wired ported migrated merged "
-    "documented changes edits"
-)
-_NOT_A_CHANGE = _wordset(
-    "ran run running read reading looked checked reviewed inspected examined verified confirmed tested saw "
-    "noticed found kept left pass passes passed fail fails failed untouched unchanged but because since which "
-    "while although though however"
-)
-_GERUNDS = _wordset("updating modifying changing editing fixing adding creating implementing rewriting refactoring")
-_TAKING_OUT = _wordset("removed deleted dropped")
-_FILE_NOUNS = _wordset("file files module modules script test tests package")  # "a new test file x.py"
-_ARTICLES = _wordset("on to the a an of in")  # "based on the notes.txt" still looks at notes.txt
-_BE = _wordset("is are was were been be")
-_LOOKED_AT = _wordset("from for like per see than unlike following mirroring matching based according")
-_WITHIN = _wordset("in to inside within into")  # "created a helper in utils.py": utils.py changed
-_NOT_MINE = _wordset(
-    "not never no without will would should could can may might must need needs to you user someone they"
-)
-_RAN = _wordset("ran reran re-ran executed invoked")
-_TOOLS = _wordset(
-    "pytest ruff mypy flake8 black pylint pyright isort tox nox make npm yarn pnpm cargo go python python3 uv "
-    "poetry unittest jest coverage pre-commit bandit"
-)
-_TOOLS_WITH_TARGET = _wordset("make npm yarn pnpm cargo go tox uv poetry")
-_RAN_WHAT = _wordset("the a an full whole entire again it them all unit existing new with using via my our of")
-_TESTS = _wordset("test tests suite testsuite")
-
-
-def _words(sentence: _Sentence) -> list[_Word]:
-    words = []
-    for raw in sentence.masked.split():
-        mark = _MARK.search(raw)
-        code = sentence.spans[int(mark[1])] if mark and not mark[2] else ""
-        written = raw.strip(",.;:!?()[]{}*\"'")
-        words.append(_Word(written.lower(), written, code.strip(), raw[-1] if raw[-1] in ";.:!?," else ""))
-    return words
-
-
-def _path(word: _Word) -> str:
-    candidate = word.code or word.written
-    return candidate.removeprefix("./") if _PATH.match(candidate) else ""
-
-
-def _file_claims(words: list[_Word]) -> list[tuple[str, str]]:
-    return _FileScan(words).run()
-
-
-class _FileScan:
-    """One left-to-right pass over a sentence's words, collecting (kind, path) claims."""
-
-    def __init__(self, words: list[_Word]) -> None:
-        self.words = words
-        self.found: list[tuple[str, str]] = []
-        self.kind = ""  # "created" / "changed" while a change verb in the agent's voice is in force
-        self.verb = ""  # that verb
-        self.pending: list[str] = []  # files named before any verb: "calc.py was updated", "calc.py: fixed"
-        self.looked_at = False  # the next word, if a file, is one the agent only looked at
-        self.new = False  # the next word, if a file, is a new one ("a new file x.py")
-        self.lead = next((i for i, w in enumerate(words) if not _path(w)), len(words))
-
-    def run(self) -> list[tuple[str, str]]:
-        for index, word in enumerate(self.words):
-            if path := _path(word):
-                self._file(path)
-            elif word.text in _CHANGE_VERBS or (
-                word.text in _GERUNDS and self._before(index)[-1:] in (["after"], ["by"])
-            ):
-                self._change_verb(index, word.text)
-            elif word.text in _NOT_A_CHANGE:
-                self.kind, self.pending = "", []
-            else:
-                self._other(word.text)
-            if word.closes:
-                self.kind, self.pending = "", []
-        return self.found
-
-    def _before(self, index: int) -> list[str]:
-        return _before(self.words, index)
-
-    def _file(self, path: str) -> None:
-        if not self.looked_at and (self.kind or self.new):
-            self.found.append(("created" if self.new else self.kind, path))
-        elif not self.looked_at:
-            self.pending.append(path)
-        self.looked_at = self.new = False
-
-    def _change_verb(self, index: int, verb: str) -> None:
-        before = self._before(index)
-        mine = not _NOT_MINE.intersection(before)
-        passive = bool(before) and before[-1] in _BE
-        kind = "created" if verb == "created" else "changed"
-        if mine and self.pending and (passive or index == self.lead):
-            self.found += [(kind, path) for path in self.pending]
-        self.kind, self.verb, self.pending = (kind if mine else ""), verb, []
-
-    def _other(self, text: str) -> None:
-        if text in _BE:
-            self.kind = ""
-        elif text in _WITHIN and self.kind:  # "created a helper in utils.py": utils.py was changed
-            self.kind = "changed"
-        # "removed X from calc.py" changed calc.py; "copied X from utils.py" only looked at utils.py
-        taking_out = text == "from" and self.verb in _TAKING_OUT
-        self.looked_at = (text in _LOOKED_AT and not taking_out) or (self.looked_at and text in _ARTICLES)
-        self.new = (text == "new" and bool(self.kind)) or (self.new and text in _FILE_NOUNS)
-
-
-def _before(words: list[_Word], index: int) -> list[str]:
-    """Up to three words before `index`, back to the nearest punctuation: the verb's subject, auxiliary
-    or negation."""
-    window = words[max(0, index - 3) : index]
-    while any(w.end for w in window):  # "I ran the tests: ..." does not reach across the colon
-        window = window[next(i for i, w in enumerate(window) if w.end) + 1 :]
-    return [w.text for w in window]
-
-
-def _command_claims(words: list[_Word]) -> list[str]:
-    """Commands the agent says it ran: "ran `make lint`", "I have run pytest", "after running the tests"."""
-    found = []
-    for index, word in enumerate(words):
-        if word.text not in _RAN and word.text not in ("run", "running"):
-            continue
-        before = _before(words, index)
-        ran = word.text in _RAN or (word.text == "run" and before[-1:] in (["have"], ["has"], ["had"]))
-        ran = ran or (word.text == "running" and before[-1:] in (["after"], ["by"]))
-        if ran and not _NOT_MINE.intersection(before):
-            found += _named_commands(words[index + 1 : index + 16])
-    return found
-
-
-def _named_commands(words: list[_Word]) -> list[str]:
-    """The commands after "ran": `code` spans ("ran `ruff check` and `mypy`"), a known tool ("make lint"),
-    or "test" for "the tests"."""
-    fallback = ""
-    for index, word in enumerate(words[:6]):
-        if word.code:
-            return [word.code, *_more_code(words[index + 1 :])]
-        if word.text in _TOOLS:
-            target = words[index + 1].text if index + 1 < len(words) else ""
-            takes_target = word.text in _TOOLS_WITH_TARGET and target.isalpha() and target not in _RAN_WHAT
-            return [f"{word.text} {target}" if takes_target else word.text]
-        if word.text in _TESTS:
-            fallback = "test"
-        elif word.text not in _RAN_WHAT or word.closes:
-            break
-    return [fallback] if fallback else []
-
-
-def _more_code(words: list[_Word]) -> list[str]:
-    """Further `code` spans in a list: "`a`, `b` and then `c`" (a file name ends it: "..., and `setup.cfg` was")."""
-    more = []
-    for word in words:
-        if word.code and not _path(word):
-            more.append(word.code)
-        elif word.text not in ("and", "then", "also", "") or word.closes:
-            break
-    return more
