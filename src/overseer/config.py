@@ -44,6 +44,8 @@ class SupervisorChoice(PluginChoice):
     # How much the model's review counts, 0..1; from 0.5 its rejection stops an attempt and its
     # approval verifies the work. None: 0 for the packaged tiny model, 0.5 for any other.
     trust: float | None = Field(default=None, ge=0, le=1)
+    # A trusted model that gives no review is asked again this many times before a human is called.
+    retries: int = Field(default=2, ge=0, le=10)
 
 
 class DecideConfig(_Strict):

@@ -108,7 +108,7 @@ def build_orchestrator(ws: Workspace, registry: Registry, reporter: Reporter | N
         agent=agent,
         judge=Judge(
             ws.config.gates,
-            Reviewer(llm, trust=llm.default_trust if trust is None else trust),
+            Reviewer(llm, trust=llm.default_trust if trust is None else trust, retries=ws.config.supervisor.retries),
             policy(ws),
             Calibration.load(ws.path),
         ),

@@ -147,8 +147,8 @@ def test_a_request_that_times_out_is_a_supervisor_error(silent_url: str) -> None
     assert "timed out" in str(caught.value)
 
 
-def test_the_reviewer_works_end_to_end_over_ollama() -> None:
-    evidence = Evidence(
+def review_evidence() -> Evidence:
+    return Evidence(
         task="Add a function add(a, b) to calc.py that returns the sum.",
         attempt=1,
         workspace=Path("/nonexistent/workspace"),
@@ -156,6 +156,10 @@ def test_the_reviewer_works_end_to_end_over_ollama() -> None:
         changes=(FileChange("calc.py", "modified", "a" * 40, "b" * 40),),
         diff="+def add(a, b):\n+    return a - b\n",
     )
+
+
+def test_the_reviewer_works_end_to_end_over_ollama() -> None:
+    evidence = review_evidence()
     gates = (GateResult("pytest", False, "1 failed", failed_count=1),)
     answer = {"approve": False, "score": 3, "reasons": ["add() subtracts"]}
     with ScriptedOllamaServer([answer]) as server:
@@ -220,3 +224,25 @@ def test_importing_and_building_the_provider_loads_no_client() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_trusted_review_survives_a_server_that_fails_once() -> None:
+    """A server restarting under overseer (HTTP 503, then an answer): the review is asked again."""
+    answer = {"approve": True, "score": 8, "reasons": ["adds add()"]}
+    with ScriptedOllamaServer([OllamaErrorReply(503, "loading model"), answer]) as server:
+        reviewer = Reviewer(llm_at(server.url), trust=0.7, retry_wait_s=0.01)
+        review, findings = reviewer.review(review_evidence(), (GateResult("pytest", True, "1 passed"),))
+        assert len(chats(server)) == 2
+    assert review == Review(approve=True, score=0.8, reasons=("adds add()",), trust=0.7)
+    assert findings == ()
+
+
+def test_a_trusted_review_from_a_server_that_stays_down_goes_to_a_human_not_the_agent() -> None:
+    errors = [OllamaErrorReply(500, "out of memory")] * 3
+    with ScriptedOllamaServer(errors) as server:
+        reviewer = Reviewer(llm_at(server.url), trust=0.7, retries=2, retry_wait_s=0.01)
+        review, findings = reviewer.review(review_evidence(), (GateResult("pytest", True, "1 passed"),))
+        assert len(chats(server)) == 3
+    assert review is None
+    [finding] = findings
+    assert (finding.code, finding.severity, finding.route.value) == ("review_unavailable", Severity.BLOCKING, "overseer")

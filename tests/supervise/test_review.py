@@ -106,14 +106,22 @@ def test_an_untrusted_models_rejection_is_shown_and_decides_nothing() -> None:
     assert "add() is missing" in finding.message
 
 
-def test_a_failing_model_makes_the_review_unavailable_not_the_attempt() -> None:
+def test_a_trusted_model_that_keeps_failing_stops_for_a_human_as_overseers_problem() -> None:
     llm = ScriptedLLM(SupervisorError("the supervisor model failed", model="x.gguf"))
-    review, findings = Reviewer(llm, trust=0.7).review(evidence(), PASSING)
+    review, findings = Reviewer(llm, trust=0.7, retries=2, retry_wait_s=0).review(evidence(), PASSING)
     assert review is None
+    assert len(llm.prompts) == 3  # asked, then asked twice again
     [finding] = findings
-    # overseer's own problem: never feedback for the agent
-    assert (finding.code, finding.severity, finding.route) == ("review_unavailable", Severity.WARNING, Route.OVERSEER)
-    assert "the supervisor model failed" in finding.message
+    # overseer's own problem: never feedback for the agent, and a person decides
+    assert (finding.code, finding.severity, finding.route) == ("review_unavailable", Severity.BLOCKING, Route.OVERSEER)
+    assert "the supervisor model failed" in finding.message and "asked 3 time(s)" in finding.message
+
+
+def test_an_untrusted_model_that_fails_is_not_asked_again_and_decides_nothing() -> None:
+    llm = ScriptedLLM(SupervisorError("the supervisor model failed", model="x.gguf"))
+    review, findings = Reviewer(llm, trust=0.0, retries=2, retry_wait_s=0).review(evidence(), PASSING)
+    assert review is None and len(llm.prompts) == 1
+    assert [(f.code, f.severity, f.route) for f in findings] == [("review_missing", Severity.INFO, Route.NOBODY)]
 
 
 @pytest.mark.parametrize(
@@ -128,7 +136,7 @@ def test_a_failing_model_makes_the_review_unavailable_not_the_attempt() -> None:
     ids=["approve-not-bool", "score-above-10", "score-bool", "score-missing", "reasons-not-list"],
 )
 def test_an_answer_outside_the_schema_makes_the_review_unavailable(answer: dict[str, Any]) -> None:
-    review, findings = Reviewer(ScriptedLLM(answer), trust=0.7).review(evidence(), PASSING)
+    review, findings = Reviewer(ScriptedLLM(answer), trust=0.7, retry_wait_s=0).review(evidence(), PASSING)
     assert review is None
     assert [finding.code for finding in findings] == ["review_unavailable"]
 

@@ -69,7 +69,7 @@ RULES: dict[str, Rule] = {
     # review: the supervisor model's opinion
     "review_rejected": Rule(B, AGENT, "a trusted supervisor model rejected the attempt, with reasons"),
     "review_opinion": Rule(I, NOBODY, "an untrusted supervisor model's rejection: shown, decides nothing"),
-    "review_unavailable": Rule(W, OVERSEER, "a trusted supervisor model could not review the attempt"),
+    "review_unavailable": Rule(B, OVERSEER, "a trusted supervisor model gave no review, even when asked again"),
     "review_missing": Rule(I, NOBODY, "an untrusted supervisor model gave no review: nothing was lost"),
     # decide: what the history of the task shows
     "stuck": Rule(B, HUMAN, "two attempts in a row failed the same way"),

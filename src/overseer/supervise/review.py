@@ -1,16 +1,20 @@
 """The judge's review stage: the supervising LLM reads the task, the agent's final message, the
 gate results and the diff, and gives its opinion.
 
-The opinion is one signal among the evidence. A rejection is a WARNING, because a small model's
-judgement must never block an attempt on its own; a model that fails to answer costs the review,
-not the attempt (the judge goes on without it). The reviewer knows nothing about which LLM it has:
-it checks the answer's fields itself, since not every provider enforces every schema keyword.
+The opinion is one signal among the evidence; how much it counts is the model's trust. A model
+that fails to answer is overseer's problem, never the agent's: a trusted model is asked again
+(a server restarting, a timeout), and if it still fails the review is unavailable and the attempt
+goes to a human as overseer's failure. An untrusted model's review decides nothing, so it is not
+worth a second wait. The reviewer knows nothing about which LLM it has: it checks the answer's
+fields itself, since not every provider enforces every schema keyword.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, TypeGuard
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from overseer.domain import TRUSTED_REVIEW, Evidence, Finding, GateResult, Review
 from overseer.errors import SupervisorError
@@ -45,18 +49,35 @@ REVIEW_SCHEMA: dict[str, Any] = {
 
 
 class Reviewer:
-    def __init__(self, llm: LLM, *, trust: float = 0.0, max_diff_chars: int = 4000) -> None:
+    def __init__(
+        self, llm: LLM, *, trust: float = 0.0, max_diff_chars: int = 4000, retries: int = 2, retry_wait_s: float = 1.0
+    ) -> None:
         self._llm = llm
         self.trust = trust  # 0..1: below TRUSTED_REVIEW the opinion is shown and decides nothing
         self._max_diff_chars = max_diff_chars
+        self._retries = retries if trust >= TRUSTED_REVIEW else 0
+        self._retry_wait_s = retry_wait_s
 
     def review(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[Review | None, tuple[Finding, ...]]:
         system, user = self.prompt(evidence, gates)
         try:
-            review = _parse_review(self._llm.complete_json(system, user, REVIEW_SCHEMA), self.trust)
+            review = self._ask(system, user)
         except SupervisorError as exc:
-            return None, (_unavailable(exc, self.trust),)
+            return None, (_unavailable(exc, self.trust, self._retries),)
         return review, _findings(review)
+
+    def _ask(self, system: str, user: str) -> Review:
+        """One review, asked again on failure (an answer out of schema counts as a failure too)."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(SupervisorError),
+            stop=stop_after_attempt(1 + self._retries),
+            wait=wait_exponential(multiplier=self._retry_wait_s, max=8 * self._retry_wait_s),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return _parse_review(self._llm.complete_json(system, user, REVIEW_SCHEMA), self.trust)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     def prompt(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[str, str]:
         """The system and user prompts for this evidence (public so a person can see what was asked)."""
@@ -104,8 +125,10 @@ def _findings(review: Review) -> tuple[Finding, ...]:
     return (finding(STAGE, "review_opinion", message),)
 
 
-def _unavailable(exc: SupervisorError, trust: float) -> Finding:
+def _unavailable(exc: SupervisorError, trust: float, retries: int) -> Finding:
     message = f"The supervisor model could not review the attempt: {exc}"
+    if trust >= TRUSTED_REVIEW:
+        message = f"The supervisor model could not review the attempt, asked {1 + retries} time(s): {exc}"
     return finding(STAGE, "review_unavailable" if trust >= TRUSTED_REVIEW else "review_missing", message)
 
 
