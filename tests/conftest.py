@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,25 @@ from overseer import demo
 from overseer.cli.app import main
 from overseer.llm.embedded import EmbeddedLLM
 from overseer.testing import ScriptedAnthropicServer, Turn, claude_environ
+
+
+@pytest.fixture(autouse=True)
+def _sigint_left_as_found() -> Iterator[None]:
+    """A test that leaves SIGINT ignored breaks every later test that sends Ctrl-C to a child: the
+    child inherits the disposition and never sees it. Fail the test that did it, and put SIGINT back."""
+    before = signal.getsignal(signal.SIGINT), _sigint_ignored_by_the_os()
+    yield
+    after = signal.getsignal(signal.SIGINT), _sigint_ignored_by_the_os()
+    if after != before:
+        signal.signal(signal.SIGINT, before[0])
+        pytest.fail(f"the test left SIGINT's disposition changed: (handler, ignored) {before!r} -> {after!r}")
+
+
+def _sigint_ignored_by_the_os() -> bool:
+    """What the kernel says (a native library can ignore SIGINT without Python knowing)."""
+    status = Path("/proc/self/status").read_text()
+    ignored = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    return bool(ignored & (1 << (signal.SIGINT - 1)))
 
 
 @dataclass
