@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.supervision import results
 from bench.supervision.cases import Case, Planner, Prepared, prepare
-from bench.supervision.harness import SUPERVISORS, CaseResult, run_case
+from bench.supervision.harness import SUPERVISORS, CaseResult, run_case, supervisor_section
 from bench.supervision.mutants import operators
 from bench.supervision.problems import Problem, load_problems
 from overseer.testing import without_model_credentials
@@ -51,13 +51,28 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--problems", help="comma-separated HumanEval numbers, instead of a random sample")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--supervisor", choices=SUPERVISORS, default="standin")
+    parser.add_argument(
+        "--supervisor",
+        default="standin",
+        type=_supervisor,
+        help="standin (default), embedded, or a YAML file with a `supervisor:` section (a capable model of yours)",
+    )
     parser.add_argument("--fit", action="store_true", help="write the fitted calibration into the package")
     parser.add_argument(
         "--from-results", type=Path, help="no cases: write the page, diagram (and --fit) again from a saved JSON"
     )
     parser.add_argument("--out", type=Path, default=ROOT, help="where bench/results and docs go (default: the repo)")
     return parser.parse_args(argv)
+
+
+def _supervisor(value: str) -> str:
+    if value in SUPERVISORS:
+        return value
+    try:
+        supervisor_section(Path(value))
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"not {' or '.join(SUPERVISORS)}, nor a usable YAML file: {exc}") from exc
+    return str(Path(value).resolve())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,10 @@ The supervisor model is either the packaged one (`embedded`, SmolLM2-135M throug
 15 s per review on a 2-core machine) or, by default, a stand-in: a scripted Ollama server that
 answers what the packaged model was seen to answer (docs/decisions/0002: approve, score 0) at the
 same trust, 0. An untrusted review decides nothing, so the stand-in changes no decision and costs
-milliseconds instead of seconds.
+milliseconds instead of seconds. A YAML file instead of a name is a `supervisor:` section of
+overseer's config (say `name: openai`, a server of yours, `trust: 0.8`): that model reviews and,
+trusted, writes acceptance checks. It is the one way this bench reaches a model service, and only
+when asked for.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from bench.supervision.cases import NOTES, Case
 from bench.supervision.groundtruth import passes
@@ -102,9 +107,20 @@ def run_case(case: Case, root: Path, supervisor: str = "standin") -> CaseResult:
             reviewer = stack.enter_context(ScriptedOllamaServer([STANDIN_ANSWER] * 4, models=[STANDIN_MODEL]))
             overrides["supervisor"] = {"name": "ollama", "options": {"host": reviewer.url, "model": STANDIN_MODEL}}
             overrides["supervisor"]["trust"] = 0.0
+        elif supervisor not in SUPERVISORS:
+            overrides["supervisor"] = supervisor_section(Path(supervisor))
         capture, error = _attempt(workspace, case.task, overrides)
     attempt_s = time.perf_counter() - started
     return _result(case, workspace, capture, error, attempt_s)
+
+
+def supervisor_section(path: Path) -> dict[str, Any]:
+    """The `supervisor:` section a YAML file holds (the file may be a whole config, or just the section)."""
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    section = loaded.get("supervisor", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(section, dict) or "name" not in section:
+        raise ValueError(f"{path}: expected a supervisor section with a `name` (ollama, openai, embedded)")
+    return section
 
 
 def create_workspace(case: Case, path: Path) -> Path:
@@ -123,7 +139,7 @@ def _attempt(workspace: Path, task_text: str, overrides: dict[str, Any]) -> tupl
         with open_workspace(workspace, ENVIRON, overrides, create=True) as ws:
             orchestrator = build_orchestrator(ws, Registry.from_entry_points(), capture)
             task = ws.store.add_task(ws.project_id, task_text)
-            orchestrator.run_task(task.id)
+            orchestrator.run([task.id])
             brief = ws.store.get_task(task.id).brief or ""
     except OverseerError as exc:
         return capture, str(exc)

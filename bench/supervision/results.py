@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.supervision import report
 from bench.supervision.cases import KINDS
-from bench.supervision.harness import CaseResult
+from bench.supervision.harness import CaseResult, supervisor_section
 from bench.supervision.report import NONE
 from overseer.supervise.calibration import Calibration, Row, fit
 
@@ -119,6 +119,14 @@ def cross_validated(rows: Sequence[Row], weights: Sequence[float], seed: int) ->
     return {**report.metrics(labels, scores), "folds": FOLDS, "scores": scores}
 
 
+def _described(config: Path) -> str:
+    """A user's own supervisor, named by what its YAML file says (never its key)."""
+    section = supervisor_section(config)
+    options = section.get("options", {})
+    model = options.get("model", "its default model")
+    return f"{section['name']} ({model}, trust {section.get('trust', 'default')}), from {config.name}"
+
+
 def _meta(run: Run, cases: Sequence[CaseResult]) -> dict[str, Any]:
     args = run.args
     size = "full" if args.full else f"sample {len(run.problems)} (seed {args.seed}, {args.rotating} rotating kinds)"
@@ -128,7 +136,7 @@ def _meta(run: Run, cases: Sequence[CaseResult]) -> dict[str, Any]:
         "date": datetime.now(UTC).date().isoformat(),
         "seed": args.seed,
         "sample": f"{size}, {len(cases)} cases",
-        "supervisor": SUPERVISOR_NAMES[args.supervisor],
+        "supervisor": SUPERVISOR_NAMES.get(args.supervisor) or _described(Path(args.supervisor)),
         "mutation_operators": run.operators,
         "judge_revision": _revision(REPO),
         "jobs": args.jobs,

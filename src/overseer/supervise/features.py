@@ -41,6 +41,8 @@ FEATURES: dict[str, Feature] = {
     "regressions": Feature("1 if a test that passed before the attempt fails after it", -1.0),
     "examples_confirmed": Feature("1 if `>>>` examples ran and all gave the documented result", 0.3),
     "examples_refuted": Feature("1 if an example gave another result", -1.0),
+    "acceptance_confirmed": Feature("1 if acceptance checks passed that fail on the code before the attempt", 0.5),
+    "acceptance_refuted": Feature("1 if an acceptance check written from the task failed", -1.0),
     "verified": Feature("1 if a check overseer ran confirmed the work (Verdict.verified)", 1.3),
     "uncovered_ratio": Feature("share of the changed lines no test executes (1 when only a finding says so)", -0.8),
     "lint_problems": Feature("1 if the project's linters report new problems on changed lines", -0.3),
@@ -61,6 +63,7 @@ PRIOR_INTERCEPT = 0.4  # with the priors: blocked ~0.1, verified by tests ~0.85,
 _CODE_FEATURES: dict[str, str] = {
     "regression": "regressions",
     "example_refuted": "examples_refuted",
+    "acceptance_failed": "acceptance_refuted",
     "lint_problems": "lint_problems",
     "agent_reported_failure": "confessed",
     "tests_weakened": "tampered",
@@ -76,7 +79,7 @@ _CODE_FEATURES: dict[str, str] = {
     "claim_without_change": "no_change",
     "uncovered_changes": "uncovered_ratio",
 }
-_KNOWN_GATES = {"tests", "examples", "coverage", "lint", "syntax"}
+_KNOWN_GATES = {"tests", "examples", "acceptance", "coverage", "lint", "syntax"}
 
 
 def features(
@@ -117,6 +120,9 @@ def _gate_features(applied: Mapping[str, GateResult], seen: Mapping[str, float])
     if examples := applied.get("examples"):
         values["examples_confirmed"] = float(examples.passed is True)
         values["examples_refuted"] = max(seen["examples_refuted"], float(examples.passed is False))
+    if acceptance := applied.get("acceptance"):  # a check that passes before too is neither
+        values["acceptance_confirmed"] = float(acceptance.passed is True)
+        values["acceptance_refuted"] = max(seen["acceptance_refuted"], float(acceptance.passed is False))
     if coverage := applied.get("coverage"):  # the gate's own ratio is finer than the finding's 1
         values["uncovered_ratio"] = _uncovered_ratio(coverage) or seen["uncovered_ratio"]
     if lint := applied.get("lint"):

@@ -1,9 +1,10 @@
 """The judge: runs the stages in order over one Evidence record and returns one Verdict.
 
-validation -> quality gates -> claims against the gates -> LLM review -> confidence. Each stage adds
-findings; none reaches back. The policy table then classifies every finding (severity, route), the
-user's overrides included. The review is skipped when a blocking finding already decides the
-attempt: a model's opinion cannot rescue it, and skipping it saves seconds on every failed attempt.
+validation -> quality gates -> claims against the gates -> acceptance checks -> LLM review ->
+confidence. Each stage adds findings; none reaches back. The policy table then classifies every
+finding (severity, route), the user's overrides included. The acceptance checks and the review are
+skipped when a blocking finding already decides the attempt: a model cannot rescue it, and skipping
+the model saves seconds on every failed attempt.
 
 What needs no result of the agent's runs while the agent works: `prepare` starts the baseline (which
 tests pass on the code before the attempt) on a thread of its own, and `judge` picks it up.
@@ -16,10 +17,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from overseer.config import GatesConfig
-from overseer.domain import Evidence, Finding, Severity, Verdict
+from overseer.domain import Evidence, Finding, GateResult, Severity, Verdict
+from overseer.supervise.acceptance import AcceptanceChecks
 from overseer.supervise.baseline import Baseline, Baselines
 from overseer.supervise.calibration import Calibration
 from overseer.supervise.claims import read_claims
@@ -43,9 +46,11 @@ class Judge:
         reviewer: Reviewer,
         policy: Policy = DEFAULT_POLICY,
         calibration: Calibration | None = None,
+        acceptance: AcceptanceChecks | None = None,
     ) -> None:
         self.gates = gates
         self.reviewer = reviewer
+        self.acceptance = acceptance  # None: no acceptance checks (no supervisor model to write them)
         self.policy = policy
         self.calibration = calibration  # None: the packaged model
         self._baseline: tuple[str, Future[Baseline]] | None = None
@@ -76,12 +81,15 @@ class Judge:
         with _scratch(evidence) as scratch:
             context = GateContext(evidence, self.gates, scratch, baseline=self._prepared(evidence))
             gates, gate_findings = run_gates(context)
-        checked, claim_findings = check_claims(claims, evidence, gates)
-        findings = list(self.policy.apply([*findings, *gate_findings, *claim_findings]))
-        clock.lap("gates")
+            checked, claim_findings = check_claims(claims, evidence, gates)
+            findings = list(self.policy.apply([*findings, *gate_findings, *claim_findings]))
+            clock.lap("gates")
+            if context.baseline is not None:
+                clock.durations["baseline"] = 0.0 if context.baseline.cached else round(context.baseline.seconds, 4)
+            if (accepted := self._acceptance(evidence, scratch, findings)) is not None:
+                gates, findings = (*gates, accepted[0]), findings + list(self.policy.apply(accepted[1]))
+                clock.lap("acceptance")
         clock.durations.update({f"gate_{gate.name}": gate.seconds for gate in gates})
-        if context.baseline is not None:
-            clock.durations["baseline"] = 0.0 if context.baseline.cached else round(context.baseline.seconds, 4)
         review = None
         if not any(f.severity is Severity.BLOCKING for f in findings):
             review, review_findings = self.reviewer.review(evidence, gates)
@@ -98,6 +106,18 @@ class Judge:
             features=values,
             signature=signature(findings, gates, evidence.diff),
         )
+
+    def _acceptance(
+        self, evidence: Evidence, scratch: Scratch | None, findings: list[Finding]
+    ) -> tuple[GateResult, tuple[Finding, ...]] | None:
+        """The acceptance checks' gate result, timed like the gates; None when they did not run."""
+        if self.acceptance is None or any(f.severity is Severity.BLOCKING for f in findings):
+            return None
+        started = time.perf_counter()
+        outcome = self.acceptance.check(evidence, scratch)
+        if outcome is None:
+            return None
+        return replace(outcome[0], seconds=round(time.perf_counter() - started, 4)), outcome[1]
 
     def _prepared(self, evidence: Evidence) -> Baseline | None:
         """The baseline `prepare` ran for this attempt's snapshot; None lets the tests gate run it."""
