@@ -8,6 +8,7 @@ received is checked, so the request Ollama would get (model, messages, schema) i
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -23,10 +24,12 @@ from pydantic import ValidationError
 from overseer.config import PluginChoice
 from overseer.domain import AgentResult, Evidence, FileChange, GateResult, Review, Severity
 from overseer.errors import ConfigError, SupervisorError
+from overseer.llm.base import InvalidAnswer, TransientError
 from overseer.llm.ollama import OllamaConfig, OllamaLLM
 from overseer.plugins import LLMS, Registry
 from overseer.supervise.review import REVIEW_SCHEMA, Reviewer
 from overseer.testing import OllamaErrorReply, ScriptedOllamaServer
+from overseer.testing.ollama_server import Answer
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -35,6 +38,7 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 MODEL = "qwen2.5-coder:7b"
+FAST = {"retry_wait_s": 0.01}  # backoff shortened: these tests are about what is retried, not how long
 
 
 def llm_at(url: str, **options: Any) -> OllamaLLM:
@@ -68,17 +72,17 @@ def test_preflight_asks_the_server_about_the_model() -> None:
     assert server.requests == [{"model": MODEL}]
 
 
-def test_an_unreachable_server_fails_preflight_with_a_hint(closed_port: int) -> None:
+def test_an_unreachable_server_fails_preflight_at_once_with_a_hint(closed_port: int) -> None:
     url = f"http://127.0.0.1:{closed_port}"
-    with pytest.raises(ConfigError, match="not reachable") as caught:
-        llm_at(url).preflight()
+    with pytest.raises(ConfigError, match="did not answer") as caught:
+        llm_at(url, retries=5, retry_wait_s=60).preflight()  # a retry would wait a minute: none is made
     assert caught.value.context["host"] == url
     assert "ollama serve" in caught.value.hint
     assert "supervisor.options.host" in caught.value.hint
 
 
 def test_a_server_that_never_answers_fails_preflight_after_the_timeout(silent_url: str) -> None:
-    with pytest.raises(ConfigError, match="not reachable"):
+    with pytest.raises(ConfigError, match="did not answer"):
         llm_at(silent_url, timeout_s=0.2).preflight()
 
 
@@ -100,27 +104,73 @@ def test_complete_json_sends_the_schema_and_returns_the_answer() -> None:
         {"role": "system", "content": "Answer in JSON."},
         {"role": "user", "content": "Is water wet?"},
     ]
-    assert body["stream"] is False
-    assert body["options"] == {"temperature": 0.0}
+    assert body["stream"] is True  # streamed: `on_text` sees the answer come, the deadline is overseer's
+    assert body["options"] == {"temperature": 0.0, "num_predict": 512}
 
 
-def test_temperature_and_num_ctx_reach_the_server() -> None:
+def test_the_answer_streams_to_on_text_as_it_comes() -> None:
+    answer = {"approve": False, "score": 3, "reasons": ["add() subtracts", "no test covers it"]}
+    pieces: list[str] = []
+    with ScriptedOllamaServer([answer]) as server:
+        llm = llm_at(server.url)
+        llm.on_text = pieces.append
+        assert llm.complete_json("s", "u", SCHEMA) == answer
+    assert len(pieces) > 1 and json.loads("".join(pieces)) == answer
+
+
+def test_an_answer_slower_than_timeout_s_is_cut_short() -> None:
+    """Each piece comes well within the client's wait for the next one (0.2 s of 2 s); the whole
+    answer (about 5 s) does not fit timeout_s, which overseer checks between pieces."""
+    long_answer = {"answer": "yes", "padding": "x" * 200}
+    server = ScriptedOllamaServer([long_answer], chunk_delay_s=0.2)
+    with server, pytest.raises(TransientError, match="took longer than 2 s") as caught:
+        llm_at(server.url, timeout_s=2, retries=0).complete_json("s", "u", SCHEMA)
+    assert "timeout_s" in caught.value.hint
+
+
+def test_temperature_num_ctx_and_keep_alive_reach_the_server() -> None:
     with ScriptedOllamaServer(['{"answer": "no"}']) as server:
-        llm_at(server.url, temperature=0.3, num_ctx=8192).complete_json("s", "u", SCHEMA)
-    assert chats(server)[0]["options"] == {"temperature": 0.3, "num_ctx": 8192}
+        llm = llm_at(server.url, temperature=0.3, num_ctx=8192, keep_alive="10m")
+        llm.complete_json("s", "u", SCHEMA)
+    [chat] = chats(server)
+    assert chat["options"] == {"temperature": 0.3, "num_predict": 512, "num_ctx": 8192}
+    assert chat["keep_alive"] == "10m"
 
 
-def test_a_server_error_is_a_supervisor_error_carrying_its_message() -> None:
-    with ScriptedOllamaServer([OllamaErrorReply(500, "CUDA error: out of memory")]) as server:
-        with pytest.raises(SupervisorError, match="CUDA error: out of memory"):
-            llm_at(server.url).complete_json("s", "u", SCHEMA)
-        assert server.remaining == 0
+def test_a_server_error_is_asked_again_then_fails_carrying_its_message() -> None:
+    errors = [OllamaErrorReply(500, "CUDA error: out of memory")] * 2
+    with ScriptedOllamaServer([*errors, '{"answer": "yes"}']) as server:
+        with pytest.raises(TransientError, match="CUDA error: out of memory") as caught:
+            llm_at(server.url, retries=1, **FAST).complete_json("s", "u", SCHEMA)
+        assert server.remaining == 1  # asked twice, no more
+    assert caught.value.context["attempts"] == 2
 
 
-def test_a_model_removed_after_preflight_is_a_supervisor_error_naming_ollama_pull() -> None:
+def test_a_rate_limit_and_a_model_still_loading_are_ridden_out() -> None:
+    script: list[Answer] = [
+        OllamaErrorReply(429, "too many"),
+        OllamaErrorReply(503, "loading model"),
+        {"answer": "yes"},
+    ]
+    with ScriptedOllamaServer(script) as server:
+        answer = llm_at(server.url, retries=2, **FAST).complete_json("s", "u", SCHEMA)
+        assert len(chats(server)) == 3
+    assert answer == {"answer": "yes"}
+
+
+def test_a_bad_request_fails_at_once() -> None:
+    with ScriptedOllamaServer([OllamaErrorReply(400, "invalid format: schema"), '{"answer": "yes"}']) as server:
+        with pytest.raises(SupervisorError, match="refused the request") as caught:
+            llm_at(server.url, retries=3, **FAST).complete_json("s", "u", SCHEMA)
+        assert server.remaining == 1  # never asked again
+    assert not isinstance(caught.value, TransientError)
+    assert "invalid format: schema" in str(caught.value)
+
+
+def test_a_model_removed_after_preflight_fails_at_once_naming_ollama_pull() -> None:
     with ScriptedOllamaServer(['{"answer": "yes"}'], models=["llama3.2:1b"]) as server:
         with pytest.raises(SupervisorError) as caught:
-            llm_at(server.url, model=MODEL).complete_json("s", "u", SCHEMA)
+            llm_at(server.url, model=MODEL, retries=3, **FAST).complete_json("s", "u", SCHEMA)
         assert server.remaining == 1  # refused before any answer was used
     assert caught.value.hint == f"run `ollama pull {MODEL}`"
 
@@ -130,21 +180,24 @@ def test_a_model_removed_after_preflight_is_a_supervisor_error_naming_ollama_pul
     [("Sure! Here is my answer: yes", "invalid JSON"), ('["yes"]', "not an object"), ("", "invalid JSON")],
     ids=["prose", "array", "empty"],
 )
-def test_an_answer_that_is_not_a_json_object_is_a_supervisor_error(content: str, error: str) -> None:
-    with ScriptedOllamaServer([content]) as server, pytest.raises(SupervisorError, match=error) as caught:
+def test_an_answer_that_is_not_a_json_object_is_an_invalid_answer(content: str, error: str) -> None:
+    with ScriptedOllamaServer([content]) as server, pytest.raises(InvalidAnswer, match=error) as caught:
         llm_at(server.url).complete_json("s", "u", SCHEMA)
     assert caught.value.context["answer"] == content
 
 
-def test_an_unreachable_server_is_a_supervisor_error_when_asked(closed_port: int) -> None:
-    with pytest.raises(SupervisorError, match="did not answer"):
-        llm_at(f"http://127.0.0.1:{closed_port}").complete_json("s", "u", SCHEMA)
+def test_an_unreachable_server_is_asked_again_then_fails_saying_how_often(closed_port: int) -> None:
+    with pytest.raises(TransientError, match="did not answer") as caught:
+        llm_at(f"http://127.0.0.1:{closed_port}", retries=2, **FAST).complete_json("s", "u", SCHEMA)
+    assert caught.value.context["attempts"] == 3
+    assert "ollama serve" in caught.value.hint
 
 
-def test_a_request_that_times_out_is_a_supervisor_error(silent_url: str) -> None:
-    with pytest.raises(SupervisorError, match="did not answer") as caught:
-        llm_at(silent_url, timeout_s=0.2).complete_json("s", "u", SCHEMA)
+def test_a_request_that_times_out_is_asked_again(silent_url: str) -> None:
+    with pytest.raises(TransientError, match="did not answer") as caught:
+        llm_at(silent_url, timeout_s=0.2, retries=1, **FAST).complete_json("s", "u", SCHEMA)
     assert "timed out" in str(caught.value)
+    assert caught.value.context["attempts"] == 2
 
 
 def review_evidence() -> Evidence:
@@ -187,18 +240,19 @@ def test_the_plugin_resolves_through_entry_points_with_its_options() -> None:
 
 @pytest.mark.parametrize(
     "settings",
-    [{"temperature": -0.1}, {"timeout_s": 0}, {"num_ctx": 0}, {"url": "http://x"}],
-    ids=["negative-temperature", "zero-timeout", "zero-num-ctx", "unknown-key"],
+    [{"temperature": -0.1}, {"timeout_s": 0}, {"num_ctx": 0}, {"retries": 11}, {"url": "http://x"}],
+    ids=["negative-temperature", "zero-timeout", "zero-num-ctx", "too-many-retries", "unknown-key"],
 )
 def test_invalid_settings_are_rejected_at_load(settings: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         OllamaConfig.model_validate(settings)
 
 
-def test_count_tokens_is_an_estimate_of_four_characters_a_token() -> None:
-    llm = OllamaLLM()
-    assert llm.count_tokens("") == 1
-    assert llm.count_tokens("x" * 400) == 101
+def test_without_the_models_folder_token_counts_are_an_estimate_labelled_as_one(tmp_path: Path) -> None:
+    counter = llm_at("http://gpu-box:11434", models_dir=tmp_path).tokenizer()  # another machine's server
+    assert not counter.exact and counter.label.startswith("estimate")
+    assert counter.count("") == 1
+    assert counter.count("x" * 400) == 101
 
 
 def test_the_fake_answers_the_official_client_like_ollama() -> None:
@@ -219,18 +273,18 @@ def test_importing_and_building_the_provider_loads_no_client() -> None:
     script = (
         "import sys\n"
         "from overseer.llm.ollama import OllamaLLM\n"
-        "OllamaLLM().count_tokens('hello')\n"
+        "OllamaLLM().tokenizer().count('hello')\n"
         "print('ollama' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
 
-def test_a_trusted_review_survives_a_server_that_fails_once() -> None:
-    """A server restarting under overseer (HTTP 503, then an answer): the review is asked again."""
+def test_a_review_survives_a_server_that_fails_once() -> None:
+    """A server restarting under overseer (HTTP 503, then an answer): the provider asks again."""
     answer = {"approve": True, "score": 8, "reasons": ["adds add()"]}
     with ScriptedOllamaServer([OllamaErrorReply(503, "loading model"), answer]) as server:
-        reviewer = Reviewer(llm_at(server.url), trust=0.7, retry_wait_s=0.01)
+        reviewer = Reviewer(llm_at(server.url, **FAST), trust=0.7)
         review, findings = reviewer.review(review_evidence(), (GateResult("pytest", True, "1 passed"),))
         assert len(chats(server)) == 2
     assert review == Review(approve=True, score=0.8, reasons=("adds add()",), trust=0.7)
@@ -240,9 +294,14 @@ def test_a_trusted_review_survives_a_server_that_fails_once() -> None:
 def test_a_trusted_review_from_a_server_that_stays_down_goes_to_a_human_not_the_agent() -> None:
     errors = [OllamaErrorReply(500, "out of memory")] * 3
     with ScriptedOllamaServer(errors) as server:
-        reviewer = Reviewer(llm_at(server.url), trust=0.7, retries=2, retry_wait_s=0.01)
+        reviewer = Reviewer(llm_at(server.url, retries=2, **FAST), trust=0.7)
         review, findings = reviewer.review(review_evidence(), (GateResult("pytest", True, "1 passed"),))
         assert len(chats(server)) == 3
     assert review is None
     [finding] = findings
-    assert (finding.code, finding.severity, finding.route.value) == ("review_unavailable", Severity.BLOCKING, "overseer")
+    assert (finding.code, finding.severity, finding.route.value) == (
+        "review_unavailable",
+        Severity.BLOCKING,
+        "overseer",
+    )
+    assert "out of memory" in finding.message and "attempts=3" in finding.message

@@ -9,7 +9,9 @@ import pytest
 
 from overseer.domain import AgentResult, Evidence, FileChange, GateResult, Review, Route, Severity
 from overseer.errors import SupervisorError
+from overseer.llm.base import InvalidAnswer
 from overseer.llm.embedded import EmbeddedConfig, EmbeddedLLM
+from overseer.llm.tokens import Estimate, TokenCounter
 from overseer.supervise.review import REVIEW_SCHEMA, Reviewer
 
 DIFF = """\
@@ -26,8 +28,11 @@ diff --git a/calc.py b/calc.py
 PASSING = (GateResult("pytest", True, "3 passed", passed_count=3),)
 
 
+Scripted = dict[str, Any] | SupervisorError
+
+
 class ScriptedLLM:
-    """An LLM that gives the answer it is handed (or raises the error it is handed).
+    """An LLM that gives the answers it is handed, in turn, the last one again and again (an error is raised).
 
     The real model decides for itself, so no prompt makes it reject, fail or answer out of schema
     on demand; this stand-in is the only way to reach each branch of the reviewer's mapping, and it
@@ -37,8 +42,8 @@ class ScriptedLLM:
     name: ClassVar[str] = "scripted"
     default_trust: ClassVar[float] = 0.0
 
-    def __init__(self, answer: dict[str, Any] | SupervisorError) -> None:
-        self.answer = answer
+    def __init__(self, *answers: Scripted) -> None:
+        self.answers = list(answers)
         self.prompts: list[tuple[str, str]] = []
 
     def preflight(self) -> None:
@@ -46,12 +51,13 @@ class ScriptedLLM:
 
     def complete_json(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
         self.prompts.append((system, user))
-        if isinstance(self.answer, SupervisorError):
-            raise self.answer
-        return self.answer
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, SupervisorError):
+            raise answer
+        return answer
 
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
+    def tokenizer(self) -> TokenCounter:
+        return Estimate()
 
 
 def evidence(diff: str = DIFF, text: str = "Done! I added add() and all tests pass.") -> Evidence:
@@ -106,20 +112,47 @@ def test_an_untrusted_models_rejection_is_shown_and_decides_nothing() -> None:
     assert "add() is missing" in finding.message
 
 
-def test_a_trusted_model_that_keeps_failing_stops_for_a_human_as_overseers_problem() -> None:
-    llm = ScriptedLLM(SupervisorError("the supervisor model failed", model="x.gguf"))
-    review, findings = Reviewer(llm, trust=0.7, retries=2, retry_wait_s=0).review(evidence(), PASSING)
+def test_a_trusted_model_that_gives_no_answer_stops_for_a_human_as_overseers_problem() -> None:
+    """The provider has already asked again on transient failures; the reviewer does not add its own round."""
+    llm = ScriptedLLM(
+        SupervisorError("the Ollama server failed", attempts=4), {"approve": True, "score": 9, "reasons": []}
+    )
+    review, findings = Reviewer(llm, trust=0.7).review(evidence(), PASSING)
     assert review is None
-    assert len(llm.prompts) == 3  # asked, then asked twice again
+    assert len(llm.prompts) == 1
     [finding] = findings
     # overseer's own problem: never feedback for the agent, and a person decides
     assert (finding.code, finding.severity, finding.route) == ("review_unavailable", Severity.BLOCKING, Route.OVERSEER)
-    assert "the supervisor model failed" in finding.message and "asked 3 time(s)" in finding.message
+    assert "the Ollama server failed" in finding.message and "attempts=4" in finding.message
 
 
-def test_an_untrusted_model_that_fails_is_not_asked_again_and_decides_nothing() -> None:
-    llm = ScriptedLLM(SupervisorError("the supervisor model failed", model="x.gguf"))
-    review, findings = Reviewer(llm, trust=0.0, retries=2, retry_wait_s=0).review(evidence(), PASSING)
+def test_a_trusted_answer_out_of_shape_is_asked_for_once_more() -> None:
+    out_of_shape = InvalidAnswer("the supervisor model answered invalid JSON", answer="Sure! yes")
+    llm = ScriptedLLM(out_of_shape, {"approve": False, "score": 3, "reasons": ["add() is missing"]})
+    review, findings = Reviewer(llm, trust=0.7).review(evidence(), PASSING)
+    assert len(llm.prompts) == 2
+    assert review is not None and not review.approve
+    assert [finding.code for finding in findings] == ["review_rejected"]
+
+
+def test_a_trusted_answer_out_of_shape_twice_is_not_sure_never_an_approval() -> None:
+    llm = ScriptedLLM({"approve": True, "score": 11, "reasons": []})  # approves, out of the schema's range
+    review, findings = Reviewer(llm, trust=0.7).review(evidence(), PASSING)
+    assert review is None
+    assert len(llm.prompts) == 2  # asked once more, never a third time
+    [finding] = findings
+    assert (finding.code, finding.severity, finding.route) == ("review_unavailable", Severity.BLOCKING, Route.OVERSEER)
+    assert "asked 2 times" in finding.message
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [SupervisorError("the supervisor model failed"), InvalidAnswer("answered invalid JSON")],
+    ids=["no-answer", "out-of-shape"],
+)
+def test_an_untrusted_model_that_fails_is_not_asked_again_and_decides_nothing(failure: SupervisorError) -> None:
+    llm = ScriptedLLM(failure)
+    review, findings = Reviewer(llm, trust=0.0).review(evidence(), PASSING)
     assert review is None and len(llm.prompts) == 1
     assert [(f.code, f.severity, f.route) for f in findings] == [("review_missing", Severity.INFO, Route.NOBODY)]
 
@@ -136,7 +169,7 @@ def test_an_untrusted_model_that_fails_is_not_asked_again_and_decides_nothing() 
     ids=["approve-not-bool", "score-above-10", "score-bool", "score-missing", "reasons-not-list"],
 )
 def test_an_answer_outside_the_schema_makes_the_review_unavailable(answer: dict[str, Any]) -> None:
-    review, findings = Reviewer(ScriptedLLM(answer), trust=0.7, retry_wait_s=0).review(evidence(), PASSING)
+    review, findings = Reviewer(ScriptedLLM(answer), trust=0.7).review(evidence(), PASSING)
     assert review is None
     assert [finding.code for finding in findings] == ["review_unavailable"]
 

@@ -1,9 +1,13 @@
 """What a supervising LLM is to overseer: something that answers a prompt with JSON.
 
 The judge only ever asks for structured answers (a schema in, a dict out), so the protocol is
-that and nothing more. Providers (embedded llama.cpp, Ollama, OpenAI-compatible servers) translate
-their own failures into overseer's errors at this boundary, so callers never see a provider's
-exception types.
+that, a preflight, and a way to count the model's tokens. Providers (embedded llama.cpp, Ollama,
+OpenAI-compatible servers) translate their own failures into overseer's errors at this boundary, so
+callers never see a provider's exception types:
+
+    SupervisorError       the model gave no answer: the model is missing, the server refused the request
+    ├── TransientError    a failure that usually passes (refused, timed out, 5xx, 429): retried (retry.py)
+    └── InvalidAnswer     it answered, but not a JSON object in the schema's shape: worth asking once more
 """
 
 from __future__ import annotations
@@ -12,7 +16,16 @@ import json
 from typing import Any, ClassVar, Protocol
 
 from overseer.errors import SupervisorError
+from overseer.llm.tokens import TokenCounter
 from overseer.text import clip
+
+
+class TransientError(SupervisorError):
+    """A failure that usually passes: the provider asks again, with backoff (retry.py)."""
+
+
+class InvalidAnswer(SupervisorError):
+    """The model answered, but not with a JSON object of the schema's shape (or it was cut off)."""
 
 
 class LLM(Protocol):
@@ -31,14 +44,15 @@ class LLM(Protocol):
     def complete_json(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
         """Answer `user` under `system` with a JSON object shaped by `schema`.
 
-        Raises SupervisorError when the model fails or its answer is not a JSON object. Providers
-        that cannot enforce every schema keyword still return what the model said: callers check
-        the fields they rely on.
+        Raises InvalidAnswer when the answer is not a JSON object, SupervisorError when the model
+        gave none (after the provider's own retries of transient failures). Providers that cannot
+        enforce every schema keyword still return what the model said: callers check the fields
+        they rely on.
         """
         ...
 
-    def count_tokens(self, text: str) -> int:
-        """How many of this model's tokens `text` takes, to budget prompts against its context."""
+    def tokenizer(self) -> TokenCounter:
+        """This model's token counter, to budget prompts against its context; exact where it can be."""
         ...
 
 
@@ -52,8 +66,8 @@ def parse_json_object(content: str, *, who: str, cut_off: bool = False, **contex
         answer = json.loads(content)
     except json.JSONDecodeError as exc:
         if cut_off:
-            raise SupervisorError(f"{who}'s answer was cut off at its token limit", **context) from exc
-        raise SupervisorError(f"{who} answered invalid JSON", answer=clip(content, 200), **context) from exc
+            raise InvalidAnswer(f"{who}'s answer was cut off at its token limit", **context) from exc
+        raise InvalidAnswer(f"{who} answered invalid JSON", answer=clip(content, 200), **context) from exc
     if not isinstance(answer, dict):
-        raise SupervisorError(f"{who} answered JSON that is not an object", answer=clip(content, 200), **context)
+        raise InvalidAnswer(f"{who} answered JSON that is not an object", answer=clip(content, 200), **context)
     return answer

@@ -13,6 +13,7 @@ in its grammar but ignores `minimum`/`maximum`.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from overseer.errors import ConfigError, SupervisorError
 from overseer.llm.base import parse_json_object
+from overseer.llm.tokens import GGUFVocab, TokenCounter
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -32,6 +34,8 @@ _MODEL_HINT = "set supervisor.options.model_path to a GGUF file"
 # margin covers them, so the rendered prompt plus the answer fits the context.
 _TEMPLATE_TOKENS = 64
 _CUT_MARKER = "\n[... {count} tokens cut to fit the supervisor's context ...]\n"
+
+logger = logging.getLogger(__name__)
 
 
 class EmbeddedConfig(BaseModel):
@@ -74,6 +78,7 @@ class EmbeddedLLM:
     def __init__(self, config: EmbeddedConfig | None = None) -> None:
         self.config = config or EmbeddedConfig()
         self._llama: Llama | None = None
+        self._vocab: GGUFVocab | None = None
         self._lock = threading.Lock()
 
     @property
@@ -108,12 +113,20 @@ class EmbeddedLLM:
             # llama-cpp-python raises bare ValueError/RuntimeError (and others from its grammar
             # builder); at this boundary any of them means "the supervisor failed".
             except Exception as exc:
+                # The review turns this into a finding; the log keeps llama.cpp's own error.
+                logger.warning("the supervisor model %s failed", self.model_path, exc_info=True)
                 raise SupervisorError("the supervisor model failed", model=self.model_path) from exc
-        return self._parse(response)
+        try:
+            return self._parse(response)
+        except SupervisorError:
+            logger.warning("the supervisor model %s gave no usable answer", self.model_path, exc_info=True)
+            raise
 
-    def count_tokens(self, text: str) -> int:
-        with self._lock:
-            return len(_tokens(self._model(), text))
+    def tokenizer(self) -> TokenCounter:
+        """The model's own vocabulary, loaded apart from the weights: counting never waits for an answer."""
+        if self._vocab is None:
+            self._vocab = GGUFVocab(self.model_path, hint=_MODEL_HINT)
+        return self._vocab
 
     def _model(self) -> Llama:
         if self._llama is None:

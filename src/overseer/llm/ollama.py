@@ -5,32 +5,48 @@ the server constrains the model's answer to it. The `ollama` client (and httpx u
 on first use, never at import time, so `overseer --help` does not pay for it.
 
 Each call opens its own short-lived client: a model's answer takes seconds, a new connection
-milliseconds, and nothing is left open between calls (or shared between threads).
+milliseconds, and nothing is left open between calls (or shared between threads). Answers are
+streamed (stream.py): `on_text` sees them come. Transient failures (refused, timed out, 5xx, 429) are
+asked again with backoff (retry.py); a model not pulled or a request Ollama refuses fails at once.
+
+Token counts are exact when the server's models folder is readable here (Ollama on this machine):
+the manifest names the model's GGUF blob, whose vocabulary llama.cpp loads. Otherwise they are an
+estimate, labelled as one.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from overseer.errors import ConfigError, SupervisorError
-from overseer.llm.base import parse_json_object
+from overseer.llm.base import TransientError, parse_json_object
+from overseer.llm.retry import RetryOptions, with_retries
+from overseer.llm.stream import Streamed, TextSink
+from overseer.llm.tokens import Estimate, GGUFVocab, TokenCounter, fit_middle, ollama_blob, prompt_budget
 
 if TYPE_CHECKING:
-    from ollama import ChatResponse, Client
+    from ollama import Client
 
+T = TypeVar("T")
 _HOST_HINT = "start `ollama serve` or set supervisor.options.host"
 
 
-class OllamaConfig(BaseModel):
+class OllamaConfig(RetryOptions):
     model_config = ConfigDict(extra="forbid")
 
     host: str = "http://127.0.0.1:11434"
     model: str = "qwen2.5-coder:7b"
     temperature: float = Field(default=0.0, ge=0.0)
-    timeout_s: float = Field(default=120.0, gt=0)  # per request; the first one also loads the model
-    num_ctx: int | None = Field(default=None, gt=0)  # None: the server's (or the model's) default
+    timeout_s: float = Field(default=120.0, gt=0)  # for a whole answer; the first one also loads the model
+    num_ctx: int | None = Field(default=None, gt=0)  # prompts are cut to fit it; None: the server's default
+    max_tokens: int = Field(default=512, gt=0)  # Ollama's num_predict: an answer is cut off (and fails) past it
+    keep_alive: str | None = None  # how long Ollama keeps the model loaded after a call ("10m"); None: its default
+    models_dir: Path = Path("~/.ollama/models")  # where exact token counts come from, when Ollama runs here
 
 
 class OllamaLLM:
@@ -43,65 +59,80 @@ class OllamaLLM:
 
     def __init__(self, config: OllamaConfig | None = None) -> None:
         self.config = config or OllamaConfig()
+        self.on_text: TextSink | None = None  # sees each piece of an answer as it comes (the console)
 
     def preflight(self) -> None:
-        """Ask the server about the model: fails fast if the server is down or the model not pulled."""
-        import httpx
-        import ollama
-
-        model, host = self.config.model, self.config.host
+        """Ask the server about the model: fails fast (no retries) if the server is down or the model not pulled."""
         try:
-            with self._client() as client:
-                client.show(model)
-        except ollama.ResponseError as exc:
-            if exc.status_code == 404:
-                pull = f"run `ollama pull {model}`"
-                raise ConfigError("Ollama model not pulled", model=model, host=host, hint=pull) from exc
-            raise ConfigError("Ollama refused to describe the model", model=model, host=host, error=exc) from exc
-        except (ConnectionError, httpx.HTTPError) as exc:
-            raise ConfigError("Ollama server not reachable", host=host, hint=_HOST_HINT) from exc
-        except ValueError as exc:  # a 200 that is not an Ollama answer: something else on that port
-            raise ConfigError("the server did not answer like Ollama", host=host, hint=_HOST_HINT) from exc
+            self._call(lambda client: client.show(self.config.model))
+        except SupervisorError as exc:
+            raise ConfigError(exc.message, hint=exc.hint, **exc.context) from exc
 
     def complete_json(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
+        if self.config.num_ctx is not None:  # unknown, Ollama keeps the end of a prompt too long for it
+            budget = prompt_budget(self.config.num_ctx, self.config.max_tokens, system, self.tokenizer())
+            user = fit_middle(user, budget, self.tokenizer())
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        options, keep_alive = self._options(), self.config.keep_alive
+
+        def chat(client: Client) -> tuple[str, str | None]:
+            answer, done_reason = Streamed(self.on_text, self.config.timeout_s, model=self.config.model), None
+            chunks = client.chat(
+                model=self.config.model,
+                messages=messages,
+                format=schema,
+                options=options,
+                keep_alive=keep_alive,
+                stream=True,
+            )
+            for chunk in chunks:
+                answer.add(chunk.message.content or "")
+                done_reason = chunk.done_reason or done_reason
+            if done_reason is None:  # the stream stopped before Ollama said it was done
+                raise TransientError("the Ollama server ended its answer unfinished", model=self.config.model)
+            return answer.text, done_reason
+
+        content, done_reason = with_retries(lambda: self._call(chat), self.config)
+        return parse_json_object(
+            content,
+            who="the Ollama model",
+            cut_off=done_reason == "length",
+            num_ctx=self.config.num_ctx,
+            max_tokens=self.config.max_tokens,
+            hint="raise supervisor.options.max_tokens (or num_ctx) if it was cut off",
+        )
+
+    def tokenizer(self) -> TokenCounter:
+        return self._tokenizer
+
+    @cached_property
+    def _tokenizer(self) -> TokenCounter:
+        blob = ollama_blob(self.config.models_dir.expanduser(), self.config.model)
+        return Estimate() if blob is None else GGUFVocab(blob)
+
+    def _call(self, request: Callable[[Client], T]) -> T:
+        """One request through a fresh client, its failures translated: TransientError when worth asking again."""
         import httpx
         import ollama
 
         model, host = self.config.model, self.config.host
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         try:
-            with self._client() as client:
-                response = client.chat(model=model, messages=messages, format=schema, options=self._options())
+            with ollama.Client(host=host, timeout=self.config.timeout_s) as client:
+                return request(client)
         except ollama.ResponseError as exc:
-            hint = f"run `ollama pull {model}`" if exc.status_code == 404 else ""
-            raise SupervisorError("the Ollama model failed", model=model, error=exc, hint=hint) from exc
-        except (ConnectionError, httpx.HTTPError) as exc:  # refused, reset, timed out
-            raise SupervisorError("the Ollama server did not answer", host=host, error=exc) from exc
-        except ValueError as exc:  # a body that is not a chat response (JSON or pydantic error)
-            raise SupervisorError("the Ollama server's answer is not a chat response", host=host) from exc
-        return self._parse(response)
-
-    def count_tokens(self, text: str) -> int:
-        """An estimate, about four characters a token: the Ollama client has no tokenize endpoint,
-        and a generation request just to count would cost a model call."""
-        return len(text) // 4 + 1
-
-    def _client(self) -> Client:
-        from ollama import Client
-
-        return Client(host=self.config.host, timeout=self.config.timeout_s)
+            if exc.status_code == 429 or exc.status_code >= 500:
+                raise TransientError("the Ollama server failed", model=model, error=exc) from exc
+            if exc.status_code == 404:
+                hint = f"run `ollama pull {model}`"
+                raise SupervisorError("Ollama model not pulled", model=model, error=exc, hint=hint) from exc
+            raise SupervisorError("the Ollama server refused the request", model=model, error=exc) from exc
+        except (ConnectionError, httpx.TransportError) as exc:  # refused, reset, timed out
+            raise TransientError("the Ollama server did not answer", host=host, error=exc, hint=_HOST_HINT) from exc
+        except ValueError as exc:  # a 200 that is not an Ollama answer: something else on that port
+            raise SupervisorError("the server did not answer like Ollama", host=host, hint=_HOST_HINT) from exc
 
     def _options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"temperature": self.config.temperature}
+        options: dict[str, Any] = {"temperature": self.config.temperature, "num_predict": self.config.max_tokens}
         if self.config.num_ctx is not None:
             options["num_ctx"] = self.config.num_ctx
         return options
-
-    def _parse(self, response: ChatResponse) -> dict[str, Any]:
-        return parse_json_object(
-            response.message.content or "",
-            who="the Ollama model",
-            cut_off=response.done_reason == "length",
-            num_ctx=self.config.num_ctx,
-            hint="raise supervisor.options.num_ctx if it was cut off",
-        )

@@ -2,27 +2,29 @@
 gate results and the diff, and gives its opinion.
 
 The opinion is one signal among the evidence; how much it counts is the model's trust. A model
-that fails to answer is overseer's problem, never the agent's: a trusted model is asked again
-(a server restarting, a timeout), and if it still fails the review is unavailable and the attempt
-goes to a human as overseer's failure. An untrusted model's review decides nothing, so it is not
-worth a second wait. The reviewer knows nothing about which LLM it has: it checks the answer's
-fields itself, since not every provider enforces every schema keyword.
+that fails to answer is overseer's problem, never the agent's. A server restarting or a timeout is
+the provider's to ride out (it retries transient failures itself, `llm/retry.py`). An answer out of
+the schema's shape is asked for once more; a second one, or no answer at all, means "not sure",
+never approval: for a trusted model the review is unavailable and the attempt goes to a human as
+overseer's failure. An untrusted model's review decides nothing, so it is not worth a second wait.
+The reviewer knows nothing about which LLM it has: it checks the answer's fields itself, since not
+every provider enforces every schema keyword.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, TypeGuard
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
 from overseer.domain import TRUSTED_REVIEW, Evidence, Finding, GateResult, Review
 from overseer.errors import SupervisorError
-from overseer.llm.base import LLM
+from overseer.llm.base import LLM, InvalidAnswer
 from overseer.supervise.policy import finding
 from overseer.supervise.prompts import render
 from overseer.text import clip
 
+logger = logging.getLogger(__name__)
 STAGE = "review"
 MAX_SCORE = 10
 MAX_REASONS = 3
@@ -49,40 +51,37 @@ REVIEW_SCHEMA: dict[str, Any] = {
 
 
 class Reviewer:
-    def __init__(
-        self, llm: LLM, *, trust: float = 0.0, max_diff_chars: int = 4000, retries: int = 2, retry_wait_s: float = 1.0
-    ) -> None:
+    def __init__(self, llm: LLM, *, trust: float = 0.0, max_diff_chars: int = 4000) -> None:
+        # Transient failures (refused, timeout, 5xx) are the provider's to retry (supervisor.options.retries).
         self._llm = llm
         self.trust = trust  # 0..1: below TRUSTED_REVIEW the opinion is shown and decides nothing
         self._max_diff_chars = max_diff_chars
-        self._retries = retries if trust >= TRUSTED_REVIEW else 0
-        self._retry_wait_s = retry_wait_s
+        self._asks = 2 if trust >= TRUSTED_REVIEW else 1  # an answer out of shape is asked for once more
 
     def review(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[Review | None, tuple[Finding, ...]]:
         system, user = self.prompt(evidence, gates)
         try:
             review = self._ask(system, user)
         except SupervisorError as exc:
-            return None, (_unavailable(exc, self.trust, self._retries),)
+            return None, (_unavailable(exc, self.trust, self._asks),)
         return review, _findings(review)
 
     def _ask(self, system: str, user: str) -> Review:
-        """One review, asked again on failure (an answer out of schema counts as a failure too)."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(SupervisorError),
-            stop=stop_after_attempt(1 + self._retries),
-            wait=wait_exponential(multiplier=self._retry_wait_s, max=8 * self._retry_wait_s),
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
+        """One review; an answer out of the schema's shape is asked for again (trusted models only)."""
+        for ask in range(1, self._asks + 1):
+            try:
                 return _parse_review(self._llm.complete_json(system, user, REVIEW_SCHEMA), self.trust)
-        raise AssertionError("unreachable: tenacity re-raises the last failure")
+            except InvalidAnswer as exc:
+                if ask == self._asks:
+                    raise
+                logger.warning("the supervisor's review is out of shape, asking once more: %s", exc)
+        raise AssertionError("unreachable: the last ask returns or raises")
 
     def prompt(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[str, str]:
         """The system and user prompts for this evidence (public so a person can see what was asked)."""
         user = render(
             "review.j2",
+            evidence.workspace,
             task=evidence.task,
             message=clip(evidence.result.text or evidence.result.error, _MAX_MESSAGE_CHARS),
             is_error=evidence.result.is_error,
@@ -92,14 +91,14 @@ class Reviewer:
             diff=clip(evidence.diff, self._max_diff_chars),
             diff_total=len(evidence.diff),
         )
-        return render("review_system.j2"), user
+        return render("review_system.j2", evidence.workspace), user
 
 
 def _parse_review(answer: dict[str, Any], trust: float) -> Review:
     """Turn the model's answer into a Review, or raise SupervisorError if it is not one."""
     approve, score, reasons = answer.get("approve"), answer.get("score"), answer.get("reasons", [])
     if not isinstance(approve, bool) or not _is_score(score) or not isinstance(reasons, list):
-        raise SupervisorError("the supervisor's review does not match its schema", answer=str(answer)[:200])
+        raise InvalidAnswer("the supervisor's review does not match its schema", answer=str(answer)[:200])
     return Review(approve=approve, score=score / MAX_SCORE, reasons=_clean_reasons(reasons), trust=trust)
 
 
@@ -125,10 +124,11 @@ def _findings(review: Review) -> tuple[Finding, ...]:
     return (finding(STAGE, "review_opinion", message),)
 
 
-def _unavailable(exc: SupervisorError, trust: float, retries: int) -> Finding:
+def _unavailable(exc: SupervisorError, trust: float, asks: int) -> Finding:
+    """No review is "not sure", never approval: a person decides when the model was trusted."""
     message = f"The supervisor model could not review the attempt: {exc}"
-    if trust >= TRUSTED_REVIEW:
-        message = f"The supervisor model could not review the attempt, asked {1 + retries} time(s): {exc}"
+    if isinstance(exc, InvalidAnswer) and asks > 1:
+        message = f"The supervisor model answered out of its schema, asked {asks} times: {exc}"
     return finding(STAGE, "review_unavailable" if trust >= TRUSTED_REVIEW else "review_missing", message)
 
 

@@ -7,6 +7,8 @@ for supervision: `GET /` ("Ollama is running"), `GET /api/tags` (the configured 
 answers each request with the next scripted answer: a string is the assistant message's content
 as is (so a test can script invalid JSON), a dict is sent as its JSON, an `OllamaErrorReply` is
 an HTTP error with Ollama's `{"error": ...}` body. When the script runs out, chat answers 500.
+A streamed chat (Ollama's default) comes as Ollama sends it: NDJSON lines of a few characters of
+content each, `chunk_delay_s` apart, then a last line with `done: true` and the counts.
 
     from overseer.testing import ScriptedOllamaServer
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +32,7 @@ from typing import Any
 from overseer.testing._local import LocalServer, QuietJsonHandler, ScriptServer
 
 DEFAULT_MODEL = "qwen2.5-coder:7b"
+_PIECE = 8  # characters of content in each streamed line (Ollama sends about a token per line)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _piece(model: str, content: str) -> dict[str, Any]:
+    return {"model": model, "created_at": _now(), "message": {"role": "assistant", "content": content}, "done": False}
+
+
 def _details() -> dict[str, Any]:
     return {"format": "gguf", "family": "scripted", "parameter_size": "0B", "quantization_level": "none"}
 
@@ -59,6 +67,7 @@ def _details() -> dict[str, Any]:
 class _Script:
     answers: list[Answer]
     models: tuple[str, ...]
+    chunk_delay_s: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -118,8 +127,33 @@ class _Handler(QuietJsonHandler):
             return
         content = answer if isinstance(answer, str) else json.dumps(answer)
         prompt = sum(len(str(message.get("content", ""))) for message in body.get("messages", []))
-        reply = {
-            "model": body["model"],
+        if body.get("stream", True):
+            self._stream(body["model"], content, prompt)
+            return
+        self._send(200, json.dumps(self._final(body["model"], content, prompt)).encode(), "application/json")
+
+    def _stream(self, model: str, content: str, prompt: int) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        pieces = [content[start : start + _PIECE] for start in range(0, len(content), _PIECE)]
+        lines = [_piece(model, piece) for piece in pieces]
+        try:
+            for line in [*lines, self._final(model, "", prompt, len(content))]:
+                data = json.dumps(line).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))  # HTTP/1.1 chunked encoding
+                self.wfile.flush()
+                time.sleep(self.server.script.chunk_delay_s)
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (its deadline passed)
+            self.close_connection = True
+
+    @staticmethod
+    def _final(model: str, content: str, prompt: int, generated: int | None = None) -> dict[str, Any]:
+        """The last (or only) object of a chat reply: done, with Ollama's counts and timings."""
+        return {
+            "model": model,
             "created_at": _now(),
             "message": {"role": "assistant", "content": content},
             "done": True,
@@ -128,13 +162,9 @@ class _Handler(QuietJsonHandler):
             "load_duration": 0,
             "prompt_eval_count": prompt // 4 + 1,
             "prompt_eval_duration": 500_000,
-            "eval_count": len(content) // 4 + 1,
+            "eval_count": (len(content) if generated is None else generated) // 4 + 1,
             "eval_duration": 500_000,
         }
-        # Ollama streams unless told not to; a stream of one final chunk is this same object on a line.
-        streamed = body.get("stream", True)
-        kind = "application/x-ndjson" if streamed else "application/json; charset=utf-8"
-        self._send(200, (json.dumps(reply) + ("\n" if streamed else "")).encode(), kind)
 
     @staticmethod
     def _model_entry(model: str) -> dict[str, Any]:
@@ -161,8 +191,10 @@ class ScriptedOllamaServer(LocalServer[_Script]):
     `models` are the models it has "pulled"; requests naming any other model get Ollama's 404.
     """
 
-    def __init__(self, answers: Sequence[Answer] = (), *, models: Sequence[str] = (DEFAULT_MODEL,)) -> None:
-        super().__init__(_Handler, _Script(list(answers), tuple(models)))
+    def __init__(
+        self, answers: Sequence[Answer] = (), *, models: Sequence[str] = (DEFAULT_MODEL,), chunk_delay_s: float = 0.0
+    ) -> None:
+        super().__init__(_Handler, _Script(list(answers), tuple(models), chunk_delay_s))
 
     @property
     def requests(self) -> list[dict[str, Any]]:
