@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC
-from pathlib import Path
 
 import pytest
 
-from overseer.domain import AttemptStatus, Decision, FileChange, Finding, Outcome, Severity, TaskStatus, Verdict
+from overseer.domain import AttemptStatus, Decision, FileChange, Finding, Outcome, Severity, Verdict
 from overseer.errors import StoreError, UsageError
 from overseer.redact import Redactor
 from overseer.state.models import Project, Task
-from overseer.state.store import Store, sqlite_url
+from overseer.state.store import Store
+from tests.state.conftest import Query
 
 
 @pytest.fixture
@@ -34,11 +34,11 @@ def finish(store: Store, attempt_id: int, **overrides: object) -> None:
     store.finish_attempt(attempt_id, **{**fields, **overrides})  # type: ignore[arg-type]
 
 
-def test_started_attempt_is_committed_before_it_returns(store: Store, task: Task, db_path: Path) -> None:
+def test_started_attempt_is_committed_before_it_returns(store: Store, task: Task, store_url: str) -> None:
     attempt = store.start_attempt(task.id, number=1, prompt="fix it", checkpoint_before="abc123")
 
     # A second, independent store sees it: the row is on disk, not pending in a session.
-    with Store.open(sqlite_url(db_path), redactor=Redactor([])) as other:
+    with Store.open(store_url, redactor=Redactor([])) as other:
         [seen] = other.attempts(task.id)
     assert (seen.id, seen.number, seen.status, seen.prompt) == (
         attempt.id,
@@ -138,47 +138,26 @@ def test_finish_without_verdict_or_outcome_writes_only_the_attempt(store: Store,
     assert store.decision(attempt.id) is None
 
 
-def test_failed_finish_writes_nothing(store: Store, task: Task) -> None:
+def test_failed_finish_writes_nothing(store: Store, task: Task, query: Query) -> None:
     attempt = store.start_attempt(task.id, number=1, prompt="p", checkpoint_before="c")
-    finish(store, attempt.id, outcome=Outcome(Decision.PROCEED))
-
-    # A second decision for the same attempt violates a constraint: the whole transaction is undone.
+    # Another program decided the attempt already: a second decision violates a constraint at the
+    # end of the transaction, and the whole transaction is undone.
+    query(
+        "INSERT INTO decisions (attempt_id, decision, feedback, brief, at) VALUES (:id, 'proceed', '', '', :at)",
+        id=attempt.id,
+        at="2025-01-01 00:00:00+00:00",
+    )
     with pytest.raises(StoreError):
         finish(
             store,
             attempt.id,
             status=AttemptStatus.ERROR,
             changes=[FileChange("x.py", "added", None, "4" * 40)],
-            outcome=Outcome(Decision.ESCALATE),
+            outcome=Outcome(Decision.RETRY, feedback="try again"),
         )
     [saved] = store.attempts(task.id)
-    assert saved.status == AttemptStatus.FINISHED
+    assert saved.status == AttemptStatus.RUNNING
     assert store.file_changes(attempt.id) == []
+    assert store.get_task(task.id).pending_feedback is None
     decision = store.decision(attempt.id)
     assert decision is not None and decision.decision == Decision.PROCEED
-
-
-def test_recover_interrupted_closes_running_attempts_of_the_project_only(
-    store: Store, project: Project, tmp_path: Path
-) -> None:
-    crashed = store.add_task(project.id, "was running when overseer died")
-    done = store.add_task(project.id, "finished earlier")
-    stale = store.start_attempt(crashed.id, number=1, prompt="p", checkpoint_before="c")
-    finished = store.start_attempt(done.id, number=1, prompt="p", checkpoint_before="c")
-    finish(store, finished.id)
-    store.set_task_status(crashed.id, TaskStatus.RUNNING)
-    store.set_task_status(done.id, TaskStatus.COMPLETED)
-    other_project = store.ensure_project(tmp_path)
-    other_task = store.add_task(other_project.id, "another overseer's work")
-    other = store.start_attempt(other_task.id, number=1, prompt="p", checkpoint_before="c")
-
-    assert store.recover_interrupted(project.id) == [stale.id]
-
-    [recovered] = store.attempts(crashed.id)
-    assert recovered.status is AttemptStatus.INTERRUPTED
-    assert recovered.finished_at is not None
-    assert store.get_task(crashed.id).status == TaskStatus.PENDING
-    assert store.get_task(done.id).status == TaskStatus.COMPLETED
-    assert store.attempts(done.id)[0].status == AttemptStatus.FINISHED
-    assert store.attempts(other_task.id)[0].status == AttemptStatus.RUNNING
-    assert other.id not in store.recover_interrupted(project.id)

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import MetaData, create_engine, make_url
+from sqlalchemy.pool import NullPool
+
 from overseer.domain import AttemptStatus, Decision, Finding, Outcome, Severity, TaskStatus, Verdict
 from overseer.redact import REDACTED, Redactor
-from overseer.state.store import Store, sqlite_url
+from overseer.state.store import Store
 
 API_KEY = "sk-ant-api03-" + "x7" * 20  # caught by pattern, not by value
 
 
-def database_bytes(db_path: Path) -> bytes:
-    """The database as it sits on disk, write-ahead log included (recent writes live there)."""
-    files = [db_path, db_path.with_name(db_path.name + "-wal")]
-    return b"".join(path.read_bytes() for path in files if path.exists())
+def stored_bytes(store_url: str, db_path: Path) -> bytes:
+    """Everything the database holds. SQLite: the files on disk, write-ahead log included (recent
+    writes live there). PostgreSQL: every row of every table, as the server returns them."""
+    if make_url(store_url).get_backend_name() == "sqlite":
+        files = [db_path, db_path.with_name(db_path.name + "-wal")]
+        return b"".join(path.read_bytes() for path in files if path.exists())
+    engine = create_engine(store_url, poolclass=NullPool)
+    try:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        with engine.connect() as connection:
+            rows = [repr(row) for table in metadata.sorted_tables for row in connection.execute(table.select())]
+    finally:
+        engine.dispose()
+    return "\n".join(rows).encode()
 
 
 def write_secret_everywhere(store: Store, workspace: Path, leak: str) -> int:
@@ -39,25 +53,29 @@ def write_secret_everywhere(store: Store, workspace: Path, leak: str) -> int:
     return attempt.id
 
 
-def test_secrets_are_absent_from_the_database_files(store: Store, secret: str, db_path: Path, tmp_path: Path) -> None:
+def test_secrets_are_absent_from_the_database(
+    store: Store, secret: str, store_url: str, db_path: Path, tmp_path: Path
+) -> None:
     write_secret_everywhere(store, tmp_path, secret)
     write_secret_everywhere(store, tmp_path, API_KEY)
 
-    on_disk = database_bytes(db_path)
+    on_disk = stored_bytes(store_url, db_path)
     assert secret.encode() not in on_disk
     assert API_KEY.encode() not in on_disk
     assert REDACTED.encode() in on_disk  # the writes did happen
 
 
-def test_unknown_secret_is_found_on_disk_so_the_scan_above_means_something(db_path: Path, tmp_path: Path) -> None:
-    with Store.open(sqlite_url(db_path), redactor=Redactor([])) as store:
+def test_unknown_secret_is_found_so_the_scan_above_means_something(
+    store_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    with Store.open(store_url, redactor=Redactor([])) as store:
         write_secret_everywhere(store, tmp_path, "not-known-to-the-redactor")
-        assert b"not-known-to-the-redactor" in database_bytes(db_path)
+        assert b"not-known-to-the-redactor" in stored_bytes(store_url, db_path)
 
 
-def test_redacted_values_are_what_the_store_returns(secret: str, db_path: Path, tmp_path: Path) -> None:
+def test_redacted_values_are_what_the_store_returns(secret: str, store_url: str, tmp_path: Path) -> None:
     redactor = Redactor.from_environ({"DEPLOY_TOKEN": secret})
-    with Store.open(sqlite_url(db_path), redactor=redactor) as store:
+    with Store.open(store_url, redactor=redactor) as store:
         attempt_id = write_secret_everywhere(store, tmp_path, secret)
         [event] = store.events(attempt_id)
         [finding] = store.findings(attempt_id)
