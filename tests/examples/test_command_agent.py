@@ -44,7 +44,7 @@ def test_a_plugin_agent_is_supervised_like_the_built_in_one(tmp_path: Path, monk
     with open_workspace(workspace, os.environ, overrides, create=True) as ws:
         orchestrator = build_orchestrator(ws, registry_with_example())
         task = ws.store.add_task(ws.project_id, demo.TASK)
-        orchestrator.run_task(task.id)
+        orchestrator.run([task.id])
         summary = task_summary(ws.store, task.id)
 
     assert (summary["status"], summary["attempts"], summary["files_changed"]) == ("completed", 1, ["textstats.py"])

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from overseer.agents.base import AgentEvent, AgentRequest, EventSink
 from overseer.agents.guard import DEFAULT_DENY_COMMANDS, ToolGuard
+from overseer.agents.lifeline import tied_to_parent
 from overseer.agents.sandbox import (
     DEFAULT_READABLE,
     OPT_OUT,
@@ -145,7 +146,7 @@ class ClaudeCodeAgent:
         temp = str(boundary.temp_dir)
         return ClaudeAgentOptions(
             cwd=str(request.workspace),
-            cli_path=str(self.cli_path),
+            cli_path=str(tied_to_parent(self.cli_path, Path(temp))),
             resume=request.session_id,
             model=self.config.model,
             max_turns=self.config.max_turns,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ import typer
 from overseer.cli.common import JsonOption, WorkspaceOption, exit_code, open_ws, print_json, stderr, stdout
 from overseer.cli.render import ConsoleReporter, render_task
 from overseer.domain import TaskStatus
+from overseer.errors import ConfigError
 
 if TYPE_CHECKING:
     from overseer.orchestrator import Orchestrator, Reporter
@@ -26,10 +28,15 @@ def _reporter(json_output: bool) -> Reporter:
 
 
 def _orchestrator(ws: Workspace, json_output: bool) -> Orchestrator:
+    from overseer.orchestrator.holds import Holds
     from overseer.plugins import Registry
     from overseer.runtime import build_orchestrator
 
-    return build_orchestrator(ws, Registry.from_entry_points(), _reporter(json_output))
+    try:
+        holds = Holds.from_environ(os.environ)  # a test hook; unset for users
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return build_orchestrator(ws, Registry.from_entry_points(), _reporter(json_output), holds)
 
 
 def run(
@@ -39,8 +46,9 @@ def run(
 ) -> None:
     """Run pending tasks in dependency and priority order, each until it is settled.
 
-    Exits 1 if a task it ran failed, else 3 while any task waits for a human (answer it with
-    `overseer resolve`), else 0.
+    A task that a stopped overseer left half done is recovered first and finished too. Exits 1 if
+    a task it ran failed, else 3 while any task waits for a human (answer it with `overseer
+    resolve`), else 0.
     """
     from overseer.report import task_summary
 
@@ -73,7 +81,9 @@ def do(
     workspace: Path = WorkspaceOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Add one task and run it to its end: completed (0), failed (1) or waiting for a human (3)."""
+    """Add one task and run it to its end: completed (0), failed (1) or waiting for a human (3).
+
+    A task that a stopped overseer left half done is recovered and finished first."""
     with open_ws(workspace, create=True) as ws:
         code = run_one(ws, text, json_output=json_output)
     raise typer.Exit(code)
@@ -84,10 +94,13 @@ def run_one(ws: Workspace, text: str, *, json_output: bool) -> int:
 
     orchestrator = _orchestrator(ws, json_output)
     task = ws.store.add_task(ws.project_id, text)
-    orchestrator.run_task(task.id)
+    ran = orchestrator.run([task.id])  # with any task a stopped overseer left, recovered
+    resumed = [task_summary(ws.store, t) for t in ran if t != task.id]
     summary = task_summary(ws.store, task.id)
     if json_output:
-        print_json(summary)
+        print_json({**summary, "resumed": resumed} if resumed else summary)
     else:
+        for earlier in resumed:
+            render_task(stdout(), earlier)
         render_task(stdout(), summary)
-    return exit_code([summary["status"]])
+    return exit_code([*(s["status"] for s in resumed), summary["status"]])

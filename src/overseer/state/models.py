@@ -105,6 +105,10 @@ class Task(Base):
     brief: Mapped[str | None] = mapped_column(Text)  # why a human is needed
     # Attempt number from which max_attempts is counted; a human retry moves it past the old attempts.
     budget_start: Mapped[int] = mapped_column(default=1, server_default=sql_text("1"))
+    # The runner working on the task and until when its claim holds (renewed while it works).
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    pending_feedback: Mapped[str | None] = mapped_column(Text)  # a retry's feedback, until an attempt is judged
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Engine, Update, func, select, update
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
-from overseer.domain import AttemptStatus, FileChange, GateResult, Outcome, TaskStatus, Verdict
-from overseer.errors import UsageError
+from overseer.domain import AttemptStatus, Decision, FileChange, GateResult, Outcome, TaskStatus, Verdict
+from overseer.errors import StoreError, UsageError
 from overseer.redact import Redactor
 from overseer.state.engine import WRITE_OPTIONS, connect, location, translate_errors, upgrade_if_needed
 from overseer.state.engine import sqlite_url as sqlite_url
@@ -41,6 +42,17 @@ from overseer.text import clip_tail
 
 INTERRUPTED_NOTE = "overseer stopped before the attempt finished"
 _STORED_GATE_OUTPUT = 4000  # characters of a gate's output kept in the verdict row
+_SETTLED = frozenset({TaskStatus.COMPLETED, TaskStatus.NEEDS_HUMAN, TaskStatus.FAILED})
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append to an attempt's log; `at` is when it happened, not when it was written."""
+
+    attempt_id: int
+    kind: str
+    data: dict[str, Any]
+    at: datetime = field(default_factory=utcnow)
 
 
 class Store:
@@ -78,7 +90,7 @@ class Store:
 
     def ensure_project(self, workspace: Path) -> Project:
         path = str(workspace.resolve())
-        with self._write() as session:
+        with self.writing() as session:
             project = session.scalar(select(Project).where(Project.workspace == path))
             if project is None:
                 project = Project(workspace=path)
@@ -87,7 +99,7 @@ class Store:
             return project
 
     def add_task(self, project_id: int, text: str, *, priority: int = 0, depends_on: Sequence[int] = ()) -> Task:
-        with self._write() as session:
+        with self.writing() as session:
             if session.get(Project, project_id) is None:
                 raise UsageError(f"unknown project id {project_id}")
             _check_dependencies(session, project_id, depends_on)
@@ -98,16 +110,16 @@ class Store:
             return task
 
     def get_task(self, task_id: int) -> Task:
-        with self._read() as session:
+        with self.reading() as session:
             return _task(session, task_id)
 
     def list_tasks(self, project_id: int) -> list[Task]:
-        with self._read() as session:
+        with self.reading() as session:
             return list(session.scalars(select(Task).where(Task.project_id == project_id).order_by(Task.id)))
 
     def dependencies(self, project_id: int) -> dict[int, set[int]]:
         """Task id -> the ids it depends on; every task of the project is a key, even with no dependencies."""
-        with self._read() as session:
+        with self.reading() as session:
             graph: dict[int, set[int]] = {
                 task_id: set() for task_id in session.scalars(select(Task.id).where(Task.project_id == project_id))
             }
@@ -122,22 +134,22 @@ class Store:
 
     def set_task_status(self, task_id: int, status: TaskStatus, *, brief: str | None = None) -> None:
         """Move a task; `brief` says why a human is needed and is replaced each time (None clears it)."""
-        with self._write() as session:
+        with self.writing() as session:
             task = _task(session, task_id)
             task.status = status
             task.brief = self._redact_optional(brief)
 
     def set_task_session(self, task_id: int, session_id: str | None) -> None:
-        with self._write() as session:
+        with self.writing() as session:
             _task(session, task_id).session_id = session_id
 
     def set_guidance(self, task_id: int, guidance: str | None) -> None:
-        with self._write() as session:
+        with self.writing() as session:
             _task(session, task_id).guidance = self._redact_optional(guidance)
 
     def reset_budget(self, task_id: int) -> None:
         """Count max_attempts afresh from the next attempt (a human said: try again)."""
-        with self._write() as session:
+        with self.writing() as session:
             task = _task(session, task_id)
             last = session.scalar(select(func.max(Attempt.number)).where(Attempt.task_id == task_id))
             task.budget_start = (last or 0) + 1
@@ -146,7 +158,7 @@ class Store:
 
     def start_attempt(self, task_id: int, *, number: int, prompt: str, checkpoint_before: str) -> Attempt:
         """Record an attempt as running; committed on return, before the agent is started."""
-        with self._write() as session:
+        with self.writing() as session:
             _task(session, task_id)
             attempt = Attempt(
                 task_id=task_id,
@@ -160,17 +172,21 @@ class Store:
             return attempt
 
     def add_event(self, attempt_id: int, kind: str, data: dict[str, Any]) -> None:
-        with self._write() as session:
-            _attempt(session, attempt_id)
-            last = session.scalar(select(func.max(Event.seq)).where(Event.attempt_id == attempt_id))
-            session.add(
-                Event(
-                    attempt_id=attempt_id,
-                    seq=(last or 0) + 1,
-                    kind=kind,
-                    data=self._redactor.redact_data(data),
-                )
-            )
+        self.add_events([NewEvent(attempt_id, kind, data)])
+
+    def add_events(self, events: Sequence[NewEvent]) -> None:
+        """Append a batch of events in one transaction, each attempt's numbered on from its last."""
+        with self.writing() as session:
+            next_seq: dict[int, int] = {}
+            for event in events:
+                if event.attempt_id not in next_seq:
+                    _attempt(session, event.attempt_id)
+                    last = session.scalar(select(func.max(Event.seq)).where(Event.attempt_id == event.attempt_id))
+                    next_seq[event.attempt_id] = (last or 0) + 1
+                seq = next_seq[event.attempt_id]
+                next_seq[event.attempt_id] = seq + 1
+                data = self._redactor.redact_data(event.data)
+                session.add(Event(attempt_id=event.attempt_id, seq=seq, kind=event.kind, data=data, at=event.at))
 
     def finish_attempt(
         self,
@@ -186,9 +202,21 @@ class Store:
         verdict: Verdict | None,
         outcome: Outcome | None,
     ) -> None:
-        """Record how an attempt ended and what was made of it, all in one transaction."""
-        with self._write() as session:
+        """Record how an attempt ended and what was made of it, all in one transaction.
+
+        A retry's feedback is kept on the task until an attempt carrying it is judged. An attempt
+        that is no longer running was closed by another runner's recovery: nothing is overwritten.
+        """
+        with self.writing() as session:
             attempt = _attempt(session, attempt_id)
+            if attempt.status is not AttemptStatus.RUNNING:
+                raise StoreError(
+                    f"attempt {attempt_id} was already closed ({attempt.status})",
+                    hint="another overseer recovered it after this one's lease expired",
+                )
+            if outcome is not None:
+                task = _task(session, attempt.task_id)
+                task.pending_feedback = self._redact(outcome.feedback) if outcome.decision is Decision.RETRY else None
             attempt.status = status
             attempt.session_id = session_id
             attempt.result_text = self._redact(result_text)
@@ -204,31 +232,31 @@ class Store:
                 session.add(self._decision_row(attempt_id, verdict, outcome))
 
     def attempts(self, task_id: int) -> list[Attempt]:
-        with self._read() as session:
+        with self.reading() as session:
             query = select(Attempt).where(Attempt.task_id == task_id).order_by(Attempt.number)
             return list(session.scalars(query))
 
     def events(self, attempt_id: int) -> list[Event]:
-        with self._read() as session:
+        with self.reading() as session:
             return list(session.scalars(select(Event).where(Event.attempt_id == attempt_id).order_by(Event.seq)))
 
     def first_event(self, attempt_id: int, kind: str) -> Event | None:
-        with self._read() as session:
+        with self.reading() as session:
             query = select(Event).where(Event.attempt_id == attempt_id, Event.kind == kind).order_by(Event.seq)
             return session.scalars(query.limit(1)).first()
 
     def file_changes(self, attempt_id: int) -> list[FileChangeRow]:
-        with self._read() as session:
+        with self.reading() as session:
             query = select(FileChangeRow).where(FileChangeRow.attempt_id == attempt_id).order_by(FileChangeRow.id)
             return list(session.scalars(query))
 
     def findings(self, attempt_id: int) -> list[FindingRow]:
-        with self._read() as session:
+        with self.reading() as session:
             query = select(FindingRow).where(FindingRow.attempt_id == attempt_id).order_by(FindingRow.id)
             return list(session.scalars(query))
 
     def verdict(self, attempt_id: int) -> VerdictRow | None:
-        with self._read() as session:
+        with self.reading() as session:
             return session.scalar(select(VerdictRow).where(VerdictRow.attempt_id == attempt_id))
 
     def verdict_features(self, attempt_id: int) -> dict[str, Any] | None:
@@ -238,7 +266,7 @@ class Store:
 
     def last_signature(self, task_id: int, *, since_number: int) -> dict[str, str] | None:
         """The failure signature of the task's latest judged attempt numbered `since_number` or later."""
-        with self._read() as session:
+        with self.reading() as session:
             signature = session.scalar(
                 select(VerdictRow.signature)
                 .join(Attempt, Attempt.id == VerdictRow.attempt_id)
@@ -250,7 +278,7 @@ class Store:
 
     def add_resolution(self, task_id: int, action: str, guidance: str = "") -> Resolution:
         """Record a human's answer to a waiting task, against the task's latest attempt."""
-        with self._write() as session:
+        with self.writing() as session:
             _task(session, task_id)
             last = session.scalar(select(func.max(Attempt.id)).where(Attempt.task_id == task_id))
             row = Resolution(task_id=task_id, attempt_id=last, action=action, guidance=self._redact(guidance))
@@ -259,7 +287,7 @@ class Store:
             return row
 
     def resolutions(self, project_id: int) -> list[Resolution]:
-        with self._read() as session:
+        with self.reading() as session:
             query = (
                 select(Resolution)
                 .join(Task, Task.id == Resolution.task_id)
@@ -269,47 +297,82 @@ class Store:
             return list(session.scalars(query))
 
     def decision(self, attempt_id: int) -> DecisionRow | None:
-        with self._read() as session:
+        with self.reading() as session:
             return session.scalar(select(DecisionRow).where(DecisionRow.attempt_id == attempt_id))
 
-    def recover_interrupted(self, project_id: int) -> list[int]:
-        """Close what a crashed or killed overseer left running; returns the interrupted attempt ids.
+    # Claims: each task is worked on by the one runner that holds its lease
 
-        Call it only while no other overseer works on the project. Every running task of the
-        project goes back to pending, including one whose process died before its attempt
-        was recorded: nothing can be running any more.
+    def claim_task(self, task_id: int, owner: str, *, until: datetime) -> bool:
+        """Claim a pending task for `owner` until `until`; False when another runner claimed it first.
+
+        One conditional UPDATE, so exactly one of two racing runners sees its row change: SQLite
+        serialises writers, and PostgreSQL re-checks the WHERE clause of the second one after the
+        first commits.
         """
-        now = utcnow()
-        with self._write() as session:
-            stale = session.scalars(
-                select(Attempt)
-                .join(Task, Task.id == Attempt.task_id)
-                .where(Task.project_id == project_id, Attempt.status == AttemptStatus.RUNNING)
-                .order_by(Attempt.id)
-            ).all()
-            for attempt in stale:
-                attempt.status = AttemptStatus.INTERRUPTED
-                attempt.finished_at = now
-                attempt.error = attempt.error or INTERRUPTED_NOTE
-            session.execute(
-                update(Task)
-                .where(Task.project_id == project_id, Task.status == TaskStatus.RUNNING)
-                .values(status=TaskStatus.PENDING, updated_at=now)
+        claim = update(Task).where(Task.id == task_id, Task.status == TaskStatus.PENDING)
+        return self._changed(claim.values(status=TaskStatus.RUNNING, lease_owner=owner, lease_expires_at=until))
+
+    def renew_lease(self, task_id: int, owner: str, *, until: datetime) -> bool:
+        """Move the expiry on; False when `owner` no longer holds the task."""
+        renew = update(Task).where(Task.id == task_id, Task.lease_owner == owner)
+        return self._changed(renew.values(lease_expires_at=until))
+
+    def take_over(self, task: Task, owner: str, *, until: datetime) -> bool:
+        """Claim a running task whose runner is gone, if its lease is still as `task` shows it.
+
+        Compare and set: a runner that renewed its lease in between, or a second recoverer that
+        got there first, makes this return False.
+        """
+        take = update(Task).where(
+            Task.id == task.id,
+            Task.status == TaskStatus.RUNNING,
+            _same(Task.lease_owner, task.lease_owner),
+            _same(Task.lease_expires_at, task.lease_expires_at),
+        )
+        return self._changed(take.values(lease_owner=owner, lease_expires_at=until))
+
+    def release_task(
+        self, task_id: int, owner: str, status: TaskStatus = TaskStatus.PENDING, *, brief: str | None = None
+    ) -> None:
+        """Give a claimed task up: back to pending (to run again), or settled (its guidance and
+        pending feedback used up); raise StoreError when `owner` no longer holds it."""
+        values: dict[str, Any] = {"status": status, "brief": self._redact_optional(brief)}
+        if status in _SETTLED:
+            values.update(guidance=None, pending_feedback=None)
+        release = update(Task).where(Task.id == task_id, Task.lease_owner == owner)
+        if not self._changed(release.values(lease_owner=None, lease_expires_at=None, **values)):
+            raise StoreError(
+                f"task {task_id} is no longer claimed by this overseer",
+                hint="its lease expired and another overseer took it over; see `overseer task list`",
             )
-            return [attempt.id for attempt in stale]
+
+    def running_tasks(self, project_id: int) -> list[Task]:
+        """The project's claimed tasks, with their leases, for recovery to judge."""
+        with self.reading() as session:
+            query = select(Task).where(Task.project_id == project_id, Task.status == TaskStatus.RUNNING)
+            return list(session.scalars(query.order_by(Task.id)))
 
     # Helpers
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
+    def reading(self) -> Iterator[Session]:
+        """One read-only transaction, errors translated; for the read-only query modules of `state/`."""
         with translate_errors(self._where), self._reads.begin() as session:
             yield session
 
     @contextmanager
-    def _write(self) -> Iterator[Session]:
+    def writing(self) -> Iterator[Session]:
+        """One writing transaction, committed on exit; errors (a failed COMMIT too) translated."""
         # translate_errors is outermost so that a failed COMMIT is translated too.
         with translate_errors(self._where), self._writes.begin() as session:
             yield session
+
+    def _changed(self, statement: Update) -> bool:
+        """Run a conditional UPDATE of one row; whether it matched."""
+        with self.writing() as session:
+            # A Connection's execute gives the DBAPI rowcount (the ORM Session's result type hides it).
+            result = session.connection().execute(statement)  # tasks.updated_at moves by its onupdate
+            return result.rowcount == 1
 
     def _redact(self, text: str) -> str:
         return self._redactor.redact(text)
@@ -349,6 +412,11 @@ class Store:
             feedback=self._redact(outcome.feedback),
             brief=self._redact(outcome.brief),
         )
+
+
+def _same(column: QueryableAttribute[Any], value: object) -> ColumnElement[bool]:
+    """`column` equals `value`, where None matches NULL."""
+    return column.is_(None) if value is None else column == value
 
 
 def _task(session: Session, task_id: int) -> Task:

@@ -1,43 +1,54 @@
 """The loop: for each task, attempt -> evidence -> verdict -> decision, until it is settled.
 
+A run first recovers what a stopped runner left behind (`recovery.py`), then takes ready tasks one
+by one: each is claimed atomically in the store, so of two runners on one store only one runs it,
+and its lease is renewed while this runner works (`lease.py`).
+
 One attempt: checkpoint the workspace, record the attempt (persist before acting), run the agent
-under overseer's own timeouts while the watcher and the event log follow it, checkpoint again,
-build the Evidence, judge it, decide. The attempt's outcome is written in a `finally`: whatever
-escapes (Ctrl-C, a crash of the agent), the attempt is never left looking like it is running.
-Only this loop writes to the store.
+under overseer's own timeouts while the watcher and the event writer follow it live, checkpoint
+again, build the Evidence, judge it, decide. Whatever escapes an attempt (Ctrl-C, a crash) closes
+it as recovery would: it is recorded as interrupted with what it changed, the workspace is put
+back, and the task can run again. Only this loop writes outcomes to the store.
 """
 
 from __future__ import annotations
 
-import threading
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import anyio
-
+from overseer import log
 from overseer.agents.base import Agent, AgentEvent, AgentRequest
 from overseer.config import Limits
 from overseer.domain import AgentResult, AttemptStatus, Decision, Evidence, FileChange, Outcome, TaskStatus, Verdict
 from overseer.errors import AgentError
+from overseer.orchestrator.holds import Holds
+from overseer.orchestrator.lease import Heartbeat, RunnerId, WorkspaceLock, lease_until
+from overseer.orchestrator.recovery import RECOVERED, SETTLED, Recovery
+from overseer.orchestrator.running import Follow, run_agent
 from overseer.schedule import plan
 from overseer.state.models import Task
 from overseer.state.store import Store
+from overseer.state.writer import EventWriter
 from overseer.supervise.context import workspace_files
 from overseer.supervise.decide import DecisionEngine
 from overseer.supervise.judge import Judge
 from overseer.supervise.prompts import render
 from overseer.workspace.checkpoints import Checkpoints
+from overseer.workspace.files import STATE_DIR
 from overseer.workspace.outside import OutsideWatch
-from overseer.workspace.watcher import WatchedChange, WorkspaceWatcher
 
-_SETTLED = {
-    Decision.PROCEED: TaskStatus.COMPLETED,
-    Decision.CLARIFY: TaskStatus.NEEDS_HUMAN,
-    Decision.ESCALATE: TaskStatus.NEEDS_HUMAN,
-}
+logger = logging.getLogger(__name__)
+
+_RESTORED_NOTE = (
+    "overseer was stopped during your last attempt and put the workspace back as it was before that "
+    "attempt: the changes you made in it are gone."
+)
+_KEPT_NOTE = "overseer was stopped during your last attempt; the files are as you left them, unchecked."
+_CARRY_ON = "Carry on with the task."
 
 
 class Reporter(Protocol):
@@ -61,9 +72,9 @@ class SilentReporter:
 
 @dataclass
 class _AttemptRecord:
-    """What finish_attempt writes; starts pessimistic so an escape is recorded as an interruption."""
+    """What finish_attempt writes for an attempt that was judged, or that the agent could not run."""
 
-    status: AttemptStatus = AttemptStatus.INTERRUPTED
+    status: AttemptStatus = AttemptStatus.ERROR
     result: AgentResult | None = None
     error: str = ""
     checkpoint_after: str | None = None
@@ -71,14 +82,6 @@ class _AttemptRecord:
     verdict: Verdict | None = None
     outcome: Outcome | None = None
     started: float = field(default_factory=time.perf_counter)
-
-
-@dataclass
-class _Liveness:
-    """When the agent was last heard from, and the session it reported."""
-
-    last: float = field(default_factory=time.monotonic)
-    session_id: str | None = None
 
 
 class Orchestrator:
@@ -93,6 +96,9 @@ class Orchestrator:
         decider: DecisionEngine,
         limits: Limits,
         reporter: Reporter | None = None,
+        keep_interrupted: bool = False,
+        holds: Holds | None = None,
+        runner: RunnerId | None = None,
     ) -> None:
         self.store = store
         self.project_id = project_id
@@ -102,26 +108,46 @@ class Orchestrator:
         self.decider = decider
         self.limits = limits
         self.reporter = reporter or SilentReporter()
+        self.holds = holds or Holds()
+        self.owner = str(runner or RunnerId.current())
         self.checkpoints = Checkpoints(workspace)
+        self.recovery = Recovery(store, self.checkpoints, self.owner, restore=not keep_interrupted)
+        self.lock = WorkspaceLock(workspace / STATE_DIR / "run.lock")
 
     def run(self, task_ids: Sequence[int] | None = None) -> list[int]:
-        """Run pending tasks (all, or those named) in dependency and priority order; return those run."""
-        self.store.recover_interrupted(self.project_id)
-        tasks = {t.id: t for t in self.store.list_tasks(self.project_id)}
-        dependencies = self.store.dependencies(self.project_id)
-        wanted = set(task_ids) if task_ids is not None else set(tasks)
+        """Recover orphaned tasks, then run pending ones (all, or those named, plus the recovered) in
+        dependency and priority order, each until it is settled; return those this runner ran."""
+        recovered = self.recovery.recover(self.project_id, self.lock)
+        wanted = None if task_ids is None else {*task_ids, *recovered}
         ran: list[int] = []
-        completed = {t.id for t in tasks.values() if t.status is TaskStatus.COMPLETED}
-        for task_id in plan({t.id: t.priority for t in tasks.values()}, dependencies):
-            ready = tasks[task_id].status is TaskStatus.PENDING and dependencies.get(task_id, set()) <= completed
-            if task_id not in wanted or not ready:
-                continue
+        seen: set[int] = set()
+        while (task_id := self._next_ready(wanted, skip=seen)) is not None:
+            seen.add(task_id)
+            if not self.store.claim_task(task_id, self.owner, until=lease_until()):
+                continue  # another runner claimed it first
             ran.append(task_id)
-            if self.run_task(task_id) is TaskStatus.COMPLETED:
-                completed.add(task_id)
+            with Heartbeat(self.store, task_id, self.owner), self.lock:
+                try:
+                    self._run_claimed(task_id)
+                except BaseException:
+                    self._close_interrupted(task_id)
+                    raise
         return ran
 
-    def run_task(self, task_id: int) -> TaskStatus:
+    def _next_ready(self, wanted: set[int] | None, skip: set[int]) -> int | None:
+        """The first task in plan order that is pending, wanted, and whose dependencies completed.
+
+        Read afresh each time: another runner may have claimed or completed tasks meanwhile."""
+        tasks = {t.id: t for t in self.store.list_tasks(self.project_id)}
+        dependencies = self.store.dependencies(self.project_id)
+        completed = {t.id for t in tasks.values() if t.status is TaskStatus.COMPLETED}
+        for task_id in plan({t.id: t.priority for t in tasks.values()}, dependencies):
+            pending = tasks[task_id].status is TaskStatus.PENDING and task_id not in skip
+            if pending and (wanted is None or task_id in wanted) and dependencies.get(task_id, set()) <= completed:
+                return task_id
+        return None
+
+    def _run_claimed(self, task_id: int) -> TaskStatus:
         task = self.store.get_task(task_id)
         prompt = self._first_prompt(task)
         while True:
@@ -129,65 +155,90 @@ class Orchestrator:
             try:
                 outcome = self._attempt(task, number, prompt)
             except AgentError as exc:
-                self.store.set_task_status(task_id, TaskStatus.FAILED, brief=str(exc))
+                self.store.release_task(task_id, self.owner, TaskStatus.FAILED, brief=str(exc))
                 return TaskStatus.FAILED
             task = self.store.get_task(task_id)
             if outcome.decision is Decision.RETRY:
-                prompt = render("retry.j2", feedback=outcome.feedback, guidance="")
+                self.holds.reach("next_attempt")
+                prompt = render("retry.j2", self.workspace, feedback=outcome.feedback, guidance="")
                 continue
-            status = _SETTLED[outcome.decision]
-            self.store.set_task_status(task_id, status, brief=outcome.brief or None)
-            self.store.set_guidance(task_id, None)
+            status = SETTLED[outcome.decision]
+            self.store.release_task(task_id, self.owner, status, brief=outcome.brief or None)
             return status
 
     def _first_prompt(self, task: Task) -> str:
-        if task.session_id and task.guidance:  # a human sent it back: continue the same conversation
-            return render(
-                "retry.j2",
-                feedback="The developer reviewed your work and asks for more.",
-                guidance=task.guidance,
-            )
+        """A new conversation gets the whole task; a continued one what it has not heard yet: that
+        overseer was stopped, the retry feedback still pending, or that a human asks for more."""
+        if task.session_id:
+            stopped = self._interruption_note(task.id)
+            if task.pending_feedback:
+                feedback = task.pending_feedback
+            elif task.guidance:
+                feedback = "The developer reviewed your work and asks for more."
+            else:
+                feedback = _CARRY_ON if stopped else ""
+            if feedback:
+                text = "\n\n".join(part for part in (stopped, feedback) if part)
+                return render("retry.j2", self.workspace, feedback=text, guidance=task.guidance or "")
         return render(
             "task.j2",
+            self.workspace,
             task=task.text,
             workspace=self.workspace,
             files=workspace_files(self.workspace),
             guidance=task.guidance or "",
         )
 
+    def _interruption_note(self, task_id: int) -> str:
+        attempts = self.store.attempts(task_id)
+        if not attempts or attempts[-1].status is not AttemptStatus.INTERRUPTED:
+            return ""
+        event = self.store.first_event(attempts[-1].id, RECOVERED)  # none: an overseer older than recovery
+        return _RESTORED_NOTE if event is not None and event.data.get("restored") else _KEPT_NOTE
+
     def _next_number(self, task_id: int) -> int:
         attempts = self.store.attempts(task_id)
         return attempts[-1].number + 1 if attempts else 1
 
     def _attempt(self, task: Task, number: int, prompt: str) -> Outcome:
+        with log.context(task=task.id, attempt=number):  # every record logged inside says whose it is
+            return self._tagged_attempt(task, number, prompt)
+
+    def _tagged_attempt(self, task: Task, number: int, prompt: str) -> Outcome:
         record = _AttemptRecord()
         before = self.checkpoints.snapshot(f"task {task.id} attempt {number}: before")
         attempt = self.store.start_attempt(task.id, number=number, prompt=prompt, checkpoint_before=before)
         self.judge.prepare(self.workspace, before)
-        self.store.set_task_status(task.id, TaskStatus.RUNNING)
         self.reporter.attempt_started(task, number)
         try:
-            self._run_and_judge(task, number, attempt.id, prompt, before, record)
+            self.holds.reach("agent")
+            with EventWriter(self.store) as writer:
+                follow = Follow(writer, attempt.id, task.id, number, self.reporter)
+                self._run_and_judge(task, number, prompt, before, record, follow)
         except AgentError as exc:  # the agent could not run at all: the task fails, loudly
-            record.status, record.error = AttemptStatus.ERROR, str(exc)
-            raise
-        except BaseException:
-            # Ctrl-C or a crash: the attempt is marked interrupted and the task can run again.
-            self.store.set_task_status(task.id, TaskStatus.PENDING)
-            raise
-        finally:
+            record.error = str(exc)
             self._finish(attempt.id, record)
+            raise
+        self._finish(attempt.id, record)
         self.reporter.attempt_judged(task, number, record.verdict, record.outcome)
         assert record.outcome is not None
         return record.outcome
 
+    def _close_interrupted(self, task_id: int) -> None:
+        """Ctrl-C or a crash: close the task as recovery would; if that fails too, the next run does it."""
+        try:
+            self.recovery.close(task_id)
+        except BaseException:
+            logger.exception("task %s: closing the interrupted attempt failed; the next run will", task_id)
+
     def _run_and_judge(
-        self, task: Task, number: int, attempt_id: int, prompt: str, before: str, record: _AttemptRecord
+        self, task: Task, number: int, prompt: str, before: str, record: _AttemptRecord, follow: Follow
     ) -> None:
         request = AgentRequest(prompt=prompt, workspace=self.workspace, session_id=task.session_id)
         watch = self._watch_outside()
-        result, timed_out, agent_s = self._run_watched(request, attempt_id)
+        ran = run_agent(self.agent, request, self.limits, follow)
         outside = watch.changes()
+        result = ran.result
         if result.session_id and result.session_id != task.session_id:
             self.store.set_task_session(task.id, result.session_id)
         record.result = result
@@ -200,7 +251,7 @@ class Orchestrator:
             result=result,
             changes=record.changes,
             diff=self.checkpoints.diff(before, record.checkpoint_after),
-            timed_out=timed_out,
+            timed_out=ran.timed_out,
             checkpoint_before=before,
             checkpoint_after=record.checkpoint_after,
             outside_links=tuple((link.path, link.target) for link in outside.links),
@@ -210,11 +261,15 @@ class Orchestrator:
         record.verdict = self.judge.judge(evidence)
         previous = self.store.last_signature(task.id, since_number=task.budget_start)
         record.outcome = self.decider.decide(record.verdict, number - task.budget_start + 1, previous)
-        record.status = AttemptStatus.TIMED_OUT if timed_out else AttemptStatus.FINISHED
-        timings = {"agent_s": agent_s, **{f"{k}_s": v for k, v in record.verdict.durations.items()}}
+        record.status = AttemptStatus.TIMED_OUT if ran.timed_out else AttemptStatus.FINISHED
+        follow.writer.flush()  # the writer's own cost below covers every event of the attempt
+        timings = {"agent_s": ran.seconds, **{f"{k}_s": v for k, v in record.verdict.durations.items()}}
         timings["outside_check_s"] = outside.seconds
+        timings["event_writer_s"] = follow.writer.busy_s
         timings["total_s"] = time.perf_counter() - record.started
-        self.store.add_event(attempt_id, "timings", {k: round(v, 4) for k, v in timings.items()})
+        data: dict[str, float | int] = {k: round(v, 4) for k, v in timings.items()}
+        data["events"] = follow.writer.written
+        follow.writer.put(follow.attempt_id, "timings", dict(data))
 
     def _watch_outside(self) -> OutsideWatch:
         """Symlinks out of the workspace always; with Bash unsandboxed, files changed outside it too."""
@@ -222,59 +277,6 @@ class Orchestrator:
         own: Callable[[Path], list[Path]] = getattr(self.agent, "own_paths", lambda _home: [])
         sandboxed = bool(getattr(self.agent, "sandboxed", False))
         return OutsideWatch.start(self.workspace, home, ignore=own(home), watch_files=not sandboxed)
-
-    def _run_watched(self, request: AgentRequest, attempt_id: int) -> tuple[AgentResult, str, float]:
-        """Run the agent while the watcher follows the workspace; its changes become `file` events."""
-        watched: list[WatchedChange] = []
-        lock = threading.Lock()
-
-        def on_change(change: WatchedChange) -> None:  # called on the watcher's thread
-            with lock:
-                watched.append(change)
-
-        started = time.perf_counter()
-        with WorkspaceWatcher(self.workspace, on_change):
-            result, timed_out = anyio.run(self._run_agent, request, attempt_id)
-        agent_s = time.perf_counter() - started
-        for change in watched:
-            self.store.add_event(attempt_id, "file", {"path": change.path, "kind": change.kind})
-        return result, timed_out, agent_s
-
-    async def _run_agent(self, request: AgentRequest, attempt_id: int) -> tuple[AgentResult, str]:
-        """Run the agent under the wall-clock and silence limits: (result, "" | "wall" | "silence")."""
-        liveness = _Liveness(session_id=request.session_id)
-
-        def emit(event: AgentEvent) -> None:
-            liveness.last = time.monotonic()
-            if event.kind == "session":
-                liveness.session_id = event.data.get("session_id") or liveness.session_id
-            self.store.add_event(attempt_id, event.kind, event.data)
-            self.reporter.agent_event(event)
-
-        results: list[AgentResult] = []
-        timeouts: list[str] = []
-        try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._watch, liveness, group.cancel_scope, timeouts)
-                results.append(await self.agent.run(request, emit))
-                group.cancel_scope.cancel()
-        except BaseExceptionGroup as errors:  # anyio groups what a task raised; callers want the error itself
-            raise _first_leaf(errors) from None
-        if results:
-            return results[0], ""
-        return AgentResult(session_id=liveness.session_id, is_error=False, text=""), timeouts[0]
-
-    async def _watch(self, liveness: _Liveness, scope: anyio.CancelScope, timeouts: list[str]) -> None:
-        """Cancel the agent when it runs too long or goes silent; cancelling its scope ends the CLI."""
-        started = time.monotonic()
-        while not timeouts:
-            await anyio.sleep(0.1)
-            now = time.monotonic()
-            if now - started > self.limits.attempt_timeout_s:
-                timeouts.append("wall")
-            elif now - liveness.last > self.limits.silence_timeout_s:
-                timeouts.append("silence")
-        scope.cancel()
 
     def _finish(self, attempt_id: int, record: _AttemptRecord) -> None:
         result = record.result
@@ -290,8 +292,3 @@ class Orchestrator:
             verdict=record.verdict,
             outcome=record.outcome,
         )
-
-
-def _first_leaf(errors: BaseExceptionGroup[BaseException]) -> BaseException:
-    first = errors.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
