@@ -13,10 +13,12 @@ export UV_PYTHON := $(PYTHON)
 
 setup: $(VENV)/.synced
 
+# PostgreSQL: the store's tests and `make bench` start their own server in a temp dir (not Debian's cluster).
 system-packages:
 	@command -v git >/dev/null && command -v cmake >/dev/null && command -v g++ >/dev/null && \
-		command -v bwrap >/dev/null && command -v socat >/dev/null || \
-		{ apt-get update && apt-get install -y --no-install-recommends git cmake g++ make bubblewrap socat; }
+		command -v bwrap >/dev/null && command -v socat >/dev/null && \
+		compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || \
+		{ apt-get update && apt-get install -y --no-install-recommends git cmake g++ make bubblewrap socat postgresql; }
 
 $(UV): | system-packages
 	$(PYTHON) -m venv .uv
@@ -29,8 +31,10 @@ $(VENV)/.synced: uv.lock pyproject.toml $(UV)
 demo: setup
 	$(BIN)/overseer demo
 
+# --cov by path, not by module name: Alembic loads the migrations under names of its own.
 test: setup lint
-	$(BIN)/pytest --cov=overseer --cov-report=term:skip-covered -q
+	$(BIN)/pytest --cov=src/overseer --cov-report=term:skip-covered -q
+	$(BIN)/coverage report --include='src/overseer/state/*' --skip-covered --fail-under=95
 
 lint: setup
 	$(BIN)/ruff check src tests bench examples
@@ -41,6 +45,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/store.py
 
 lock: $(UV)
 	$(UV) lock

@@ -22,6 +22,7 @@ from overseer import demo
 from overseer.cli.app import main
 from overseer.llm.embedded import EmbeddedLLM
 from overseer.testing import ScriptedAnthropicServer, Turn, claude_environ
+from overseer.testing.postgres import PostgresCluster, PostgresUnavailable
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +105,26 @@ def embedded_llm() -> EmbeddedLLM:
     model = EmbeddedLLM()
     model.preflight()
     return model
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A real PostgreSQL server for the whole run: its own cluster in a temp dir, on a free loopback port.
+
+    Skips only when the server cannot be started here, and says why; on CI (CI=true), where
+    `make system-packages` installed it, that is a failure instead.
+    """
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL could not be started on CI: {exc}")
+        pytest.skip(f"PostgreSQL could not be started: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -44,8 +44,6 @@ class SupervisorChoice(PluginChoice):
     # How much the model's review counts, 0..1; from 0.5 its rejection stops an attempt and its
     # approval verifies the work. None: 0 for the packaged tiny model, 0.5 for any other.
     trust: float | None = Field(default=None, ge=0, le=1)
-    # A trusted model that gives no review is asked again this many times before a human is called.
-    retries: int = Field(default=2, ge=0, le=10)
 
 
 class DecideConfig(_Strict):
@@ -63,6 +61,11 @@ class StoreConfig(_Strict):
     busy_timeout_s: float = Field(default=5, ge=0)
 
 
+class RetentionConfig(_Strict):
+    # `overseer gc` prunes events and checkpoints older than this; never an unfinished task's.
+    keep_days: float = Field(default=30, ge=0)
+
+
 class GatesConfig(_Strict):
     syntax: bool = True
     tests: bool = True
@@ -75,6 +78,11 @@ class GatesConfig(_Strict):
     lint: bool = True  # the project's configured ruff / flake8 / mypy: new problems on changed lines only
     lint_command: list[str] | None = Field(default=None, min_length=1)  # "{files}" -> the changed .py files
     lint_timeout_s: float = Field(default=120, gt=0)
+    # Checks a trusted supervisor model writes from the task, run before and after the attempt; never
+    # with an untrusted model (the packaged one), whatever this says. A switch like the others, not
+    # "auto"/"off": YAML reads a bare `off` as false.
+    acceptance: bool = True
+    acceptance_timeout_s: float = Field(default=30, gt=0)  # per check, per snapshot
     scope: bool = True  # deletions, renames, CI, dependencies, secrets, binaries, diff size
     max_diff_lines: int | None = Field(default=None, gt=0)  # None: max(400, 40 x the task's words)
 
@@ -86,7 +94,10 @@ class OverseerConfig(_Strict):
     decide: DecideConfig = Field(default_factory=DecideConfig)
     gates: GatesConfig = Field(default_factory=GatesConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     policy: dict[str, PolicyRow] = Field(default_factory=dict)  # finding code -> severity/route override
+    # An interrupted attempt's changes (Ctrl-C, a kill): "restore" the workspace to its checkpoint, or "keep" them.
+    on_interrupt: Literal["restore", "keep"] = "restore"
 
 
 def user_config_file() -> Path:

@@ -14,9 +14,11 @@ from typing import Any
 from overseer.config import OverseerConfig, load_config
 from overseer.errors import ConfigError, UsageError
 from overseer.orchestrator import Orchestrator, Reporter
+from overseer.orchestrator.holds import Holds
 from overseer.plugins import AGENTS, LLMS, Registry
 from overseer.redact import Redactor
 from overseer.state.store import Store, sqlite_url
+from overseer.supervise.acceptance import AcceptanceChecks
 from overseer.supervise.calibration import Calibration
 from overseer.supervise.decide import DecisionEngine
 from overseer.supervise.judge import Judge
@@ -93,13 +95,19 @@ def policy(ws: Workspace) -> Policy:
         raise ConfigError(f"invalid configuration: policy: no finding code {exc}", hint="see docs/judge.md") from exc
 
 
-def build_orchestrator(ws: Workspace, registry: Registry, reporter: Reporter | None = None) -> Orchestrator:
-    """The agent and the supervisor LLM are checked here, before any attempt is recorded."""
+def build_orchestrator(
+    ws: Workspace, registry: Registry, reporter: Reporter | None = None, holds: Holds | None = None
+) -> Orchestrator:
+    """The agent and the supervisor LLM are checked here, before any attempt is recorded.
+
+    `holds` is a test hook (see `orchestrator/holds.py`): points where overseer waits to be killed."""
+    holds = holds or Holds()
     agent = registry.create(AGENTS, ws.config.agent, "agent")
     agent.preflight()
-    llm = registry.create(LLMS, ws.config.supervisor, "supervisor")
+    llm = holds.around_review(registry.create(LLMS, ws.config.supervisor, "supervisor"))
     llm.preflight()
     trust = ws.config.supervisor.trust
+    trust = llm.default_trust if trust is None else trust
     limits = ws.config.limits
     return Orchestrator(
         store=ws.store,
@@ -108,9 +116,10 @@ def build_orchestrator(ws: Workspace, registry: Registry, reporter: Reporter | N
         agent=agent,
         judge=Judge(
             ws.config.gates,
-            Reviewer(llm, trust=llm.default_trust if trust is None else trust, retries=ws.config.supervisor.retries),
+            Reviewer(llm, trust=trust),
             policy(ws),
             Calibration.load(ws.path),
+            AcceptanceChecks(llm, trust=trust, config=ws.config.gates),
         ),
         decider=DecisionEngine(
             proceed_threshold=ws.config.decide.proceed_threshold,
@@ -119,4 +128,6 @@ def build_orchestrator(ws: Workspace, registry: Registry, reporter: Reporter | N
         ),
         limits=limits,
         reporter=reporter,
+        keep_interrupted=ws.config.on_interrupt == "keep",
+        holds=holds,
     )

@@ -109,34 +109,6 @@ def test_usage_error_exits_2(overseer: Overseer) -> None:
     assert overseer("task", "add").code == 2
 
 
-def test_rollback_restores_the_workspace_before_an_attempt(
-    overseer: Overseer, workspace: Path, scripted: Callable[..., object]
-) -> None:
-    from overseer.testing import Say, Use, turn
-
-    module = str(workspace / "textstats.py")
-    original = (workspace / "textstats.py").read_bytes()
-    scripted(
-        [
-            turn(Use("Read", {"file_path": module})),
-            turn(
-                Use("Write", {"file_path": module, "content": "def word_count(text):\n    return len(text.split())\n"})
-            ),
-            turn(Use("Write", {"file_path": str(workspace / "notes.txt"), "content": "scratch\n"})),
-            turn(Say("Rewrote textstats.py and added notes.txt; 3 passed.")),
-        ]
-    )
-    assert overseer("do", "-w", str(workspace), "implement word_count").code == 0
-    assert (workspace / "notes.txt").exists()
-
-    ran = overseer("rollback", "1", "-w", str(workspace))
-
-    assert ran.code == 0, ran.err
-    assert (workspace / "textstats.py").read_bytes() == original
-    assert not (workspace / "notes.txt").exists()
-    assert overseer("rollback", "1", "--attempt", "9", "-w", str(workspace)).code == 2
-
-
 def test_an_agent_that_cannot_run_fails_the_task_loudly(
     overseer: Overseer, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from overseer import log
+from overseer.redact import Redactor
 from overseer.workspace.watcher import WatchedChange, WorkspaceWatcher, _Debouncer, merge
 
 DEADLINE_S = 10.0
@@ -152,6 +154,36 @@ def test_stop_raises_the_callbacks_first_error(workspace: Path) -> None:
 
     with pytest.raises(RuntimeError, match=r"could not record a\.txt"):
         watcher.stop()
+
+
+def test_every_failed_delivery_is_logged_with_its_cause_and_the_attempt_that_started_the_watcher(
+    workspace: Path, tmp_path: Path
+) -> None:
+    failed: list[str] = []
+
+    def failing(change: WatchedChange) -> None:
+        failed.append(change.path)
+        raise RuntimeError(f"could not record {change.path}")
+
+    log.start(verbose=False, redactor=Redactor([]))
+    log.to_file(tmp_path, Redactor([]))
+    try:
+        with log.context(task=1, attempt=2):
+            watcher = WorkspaceWatcher(workspace, failing, debounce_s=0.05)
+            watcher.start()
+        (workspace / "a.txt").write_text("x")
+        (workspace / "b.txt").write_text("y")
+        deadline = time.monotonic() + DEADLINE_S
+        while len(failed) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with pytest.raises(RuntimeError, match="could not record"):
+            watcher.stop()
+    finally:
+        log.stop()
+
+    text = (tmp_path / log.LOG_FILE).read_text()
+    assert text.count("overseer.workspace.watcher [task 1 attempt 2]: recording the change to") == 2
+    assert "RuntimeError: could not record a.txt" in text and "RuntimeError: could not record b.txt" in text
 
 
 def test_stopping_delivers_what_is_still_pending() -> None:

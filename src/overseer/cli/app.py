@@ -7,6 +7,8 @@ Exit codes: 0 completed, 1 failed, 2 usage or configuration error, 3 waiting for
 from __future__ import annotations
 
 import logging
+import os
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
@@ -15,11 +17,17 @@ from importlib import metadata
 import typer
 from rich.console import Console
 
-from overseer.cli import calibrate, demo, run, tasks, workspace
+from overseer import log
+from overseer.cli import calibrate, checkpoints, demo, doctor, history, run, tasks, templates, workspace
 from overseer.errors import OverseerError
+from overseer.redact import Redactor
 
 EXIT_INTERRUPTED = 130
-INTERRUPTED = "interrupted: the running attempt is marked interrupted; `overseer run` goes on from there"
+INTERRUPTED = (
+    "interrupted: the attempt is recorded as interrupted and the workspace put back to its checkpoint; "
+    "`overseer run` goes on from there"
+)
+logger = logging.getLogger(__name__)
 
 app = typer.Typer(
     name="overseer",
@@ -35,9 +43,15 @@ app.command("run")(run.run)
 app.command("do")(run.do)
 app.command("status")(workspace.status)
 app.command("resolve")(workspace.resolve)
-app.command("rollback")(workspace.rollback)
+app.command("history")(history.history)
+app.command("export")(history.export)
+app.command("checkpoints")(checkpoints.checkpoints)
+app.command("rollback")(checkpoints.rollback)
+app.command("gc")(checkpoints.gc)
 app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
+app.command("doctor")(doctor.doctor)
+app.command("templates")(templates.templates)
 
 
 def _print_version(value: bool) -> None:
@@ -49,35 +63,53 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _options(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    verbose: bool = typer.Option(False, "--verbose", help="Also show the log (.overseer/overseer.log) on stderr."),
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """Global options (`--debug` is read again in `main`, which handles errors)."""
+    """Global options (`--debug` and `--verbose` are read again in `main`, which sets up the log)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command and return its exit code; every OverseerError becomes one line here."""
+    """Run one command and return its exit code; every OverseerError becomes one line here, and
+    goes to the log with its cause."""
     args = list(sys.argv[1:] if argv is None else argv)
-    err = Console(stderr=True, highlight=False)
     if "--debug" not in args:
         # The SDK logs its own view of a failure; overseer reports it once, as one line, itself.
         logging.getLogger("claude_agent_sdk").setLevel(logging.CRITICAL)
+    log.start(verbose="--verbose" in args, redactor=Redactor.from_environ(os.environ))
+    try:
+        code = _run(args)
+        logger.info("overseer %s: exit %d", shlex.join(args), code)
+        return code
+    finally:
+        log.stop()
+
+
+def _run(args: list[str]) -> int:
+    err = Console(stderr=True, highlight=False)
     try:
         app(args=args, prog_name="overseer")  # standalone: usage errors print and exit 2
     except SystemExit as exc:  # commands end with typer.Exit(code); Typer turns Ctrl-C into 130
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code == EXIT_INTERRUPTED:
+            logger.warning("interrupted (Ctrl-C)")
             err.print(INTERRUPTED)
         return code
     except KeyboardInterrupt:
+        logger.warning("interrupted (Ctrl-C)")
         err.print(INTERRUPTED)
         return EXIT_INTERRUPTED
     except OverseerError as exc:
+        logger.error("%s", exc, exc_info=exc)
         if "--debug" in args:
             traceback.print_exc()
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         return exc.exit_code
+    except Exception:  # a bug: its traceback goes to the log too, then to the terminal as usual
+        logger.exception("unexpected error")
+        raise
     return 0
 
 

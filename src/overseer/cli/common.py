@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
+from overseer import log
 from overseer.domain import TaskStatus
+from overseer.redact import Redactor
 
 if TYPE_CHECKING:
     from overseer.runtime import Workspace
@@ -25,9 +28,17 @@ JsonOption = typer.Option(False, "--json", help="Print one JSON object on stdout
 
 
 def open_ws(path: Path, *, create: bool = False) -> Workspace:
-    from overseer.runtime import open_workspace
+    """Open the workspace, logging to its .overseer/overseer.log from before its database is opened
+    (when the state directory exists), so a failure to open it is in the log too."""
+    from overseer.runtime import open_workspace, state_dir
 
-    return open_workspace(path, os.environ, create=create)
+    redactor = Redactor.from_environ(os.environ)
+    state = state_dir(path.expanduser().resolve())
+    if state.is_dir():
+        log.to_file(state, redactor)
+    ws = open_workspace(path, os.environ, create=create)
+    log.to_file(state_dir(ws.path), redactor)  # `init` and `task add` may have just made it
+    return ws
 
 
 def stdout() -> Console:
@@ -39,7 +50,12 @@ def stderr() -> Console:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+    typer.echo(json.dumps(data, indent=2, default=_plain))
+
+
+def _plain(value: object) -> str:
+    """What JSON has no type for: datetimes in ISO 8601, anything else as its str()."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def exit_code(statuses: Iterable[TaskStatus | str]) -> int:

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
 
 _SEVERITY_STYLE = {"blocking": "red", "warning": "yellow", "info": "dim"}
 _CLAIM_STYLE = {"confirmed": "green", "refuted": "red", "unverifiable": "yellow"}
-_STATUS_STYLE = {"completed": "green", "needs_human": "yellow", "failed": "red", "abandoned": "dim"}
+_STATUS_STYLE = {
+    "completed": "green",
+    "needs_human": "yellow",
+    "failed": "red",
+    "abandoned": "dim",
+    "pending": "default",
+    "running": "cyan",
+}
 
 
 class ConsoleReporter:

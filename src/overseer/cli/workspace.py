@@ -75,28 +75,3 @@ def resolve(
             ws.store.set_task_status(task_id, TaskStatus.ABANDONED)
             message = "abandoned"
     stdout().print(f"task {task_id}: {message}")
-
-
-def rollback(
-    task_id: int = typer.Argument(..., help="The task whose changes to undo."),
-    attempt: int = typer.Option(1, "--attempt", "-a", help="Restore the workspace as it was before this attempt."),
-    workspace: Path = WorkspaceOption,
-) -> None:
-    """Put the workspace back exactly as it was before an attempt (hash-checked).
-
-    The current state is snapshotted first, so a rollback can itself be undone.
-    """
-    from overseer.workspace.checkpoints import Checkpoints
-
-    with open_ws(workspace) as ws:
-        task = ws.store.get_task(task_id)
-        if task.status is TaskStatus.RUNNING:
-            raise UsageError(f"task {task_id} is running; roll back once it has stopped")
-        chosen = next((a for a in ws.store.attempts(task_id) if a.number == attempt), None)
-        if chosen is None:
-            raise UsageError(f"task {task_id} has no attempt {attempt}", hint=f"see `overseer status {task_id}`")
-        saved = Checkpoints(ws.path).restore(chosen.checkpoint_before)
-    stdout().print(
-        f"restored the workspace to before attempt {attempt} of task {task_id}; "
-        f"the state it replaced is snapshot {saved[:12]} in .overseer/shadow.git"
-    )

@@ -5,6 +5,10 @@ workspace as its work tree, so a snapshot captures every edit, shell commands' i
 user's own `.git`, index, HEAD and branch are never read or written. Snapshots honour the
 workspace's `.gitignore` files; `.git` and `.overseer/` are never captured.
 
+Each snapshot is a commit with no parent, kept alive by a ref of its own
+(`refs/snapshots/<creation time in ns>-<sha>`), so `prune` can drop any of them: a chain of
+parents would keep every older snapshot reachable. The ref names sort in creation order.
+
 Git semantics worth knowing: a file stays in snapshots once captured even if a later `.gitignore`
 covers it (nothing is lost silently), and a nested repository is captured as a gitlink, not its
 files. One `Checkpoints` per workspace at a time: concurrent snapshots would contend for the index.
@@ -17,11 +21,14 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from overseer.domain import FileChange
-from overseer.errors import CheckpointError, ConfigError
+from overseer.errors import CheckpointError, ConfigError, UsageError
 from overseer.text import clip
 
 _CONFIG = (
@@ -33,6 +40,7 @@ _CONFIG = (
     "-c", "core.quotePath=false",
     "-c", "advice.addEmbeddedRepo=false",
     "-c", "init.defaultBranch=snapshots",
+    "-c", "core.logAllRefUpdates=false",  # a reflog would keep pruned snapshots alive
 )  # fmt: skip
 # Highest-precedence attributes: store bytes as they are (no eol conversion, no clean/smudge
 # filters), so that a restored file is byte-for-byte the file that was snapshotted.
@@ -40,6 +48,19 @@ _ATTRIBUTES = "* -text -eol -filter -ident -working-tree-encoding\n"
 _KINDS = {"A": "added", "D": "deleted"}  # anything else (M, T for a type change) is "modified"
 _NULL_SHA = "0" * 40
 _SHOWN_MISMATCHES = 20
+_REFS = "refs/snapshots/"
+# Written once every snapshot has a ref of its own (older shadow repositories chained parents).
+_REFS_MARKER = "overseer-snapshot-refs"
+_CHECKPOINT_ID = re.compile(r"[0-9a-f]{4,40}")
+_OBJECT_GRACE_S = 3600  # objects younger than this survive a prune: a snapshot may be half-written
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    sha: str
+    at: datetime  # when it was taken
+    message: str  # its first line
+    ref: str
 
 
 class Checkpoints:
@@ -53,11 +74,55 @@ class Checkpoints:
         self._ensure_repo()
         self._git("add", "--all")
         tree = self._git("write-tree")
-        parent = self._head()
-        parents = ("-p", parent) if parent else ()
-        commit = self._git("commit-tree", tree, *parents, "-m", message)
-        self._git("update-ref", "HEAD", commit)
+        taken = time.time_ns()
+        # The time in the message makes every snapshot a commit of its own, even of the same tree
+        # with the same message within one second (a commit's own date counts whole seconds).
+        commit = self._git("commit-tree", tree, "-m", message, "-m", f"Snapshot-time-ns: {taken}")
+        # One transaction: the snapshot's ref and HEAD (the latest snapshot) move together.
+        refs = f"create {_REFS}{taken:020d}-{commit} {commit}\nupdate HEAD {commit}\n"
+        self._git("update-ref", "--stdin", stdin=refs.encode())
         return commit
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every snapshot, the newest first; none when the shadow repository does not exist yet."""
+        if not self._ready():
+            return []
+        fields = "%(refname)%00%(objectname)%00%(subject)"
+        listing = self._git("for-each-ref", "--sort=-refname", f"--format={fields}", _REFS.rstrip("/"))
+        return [_snapshot(line) for line in listing.splitlines() if line]
+
+    def find(self, checkpoint_id: str) -> Snapshot:
+        """The one snapshot whose id is or starts with `checkpoint_id` (4 to 40 hex digits).
+
+        Only snapshots that still have their ref count: a pruned one is gone even while git keeps
+        its objects for a while. Reads only: a bad id leaves everything as it was.
+        """
+        wanted = checkpoint_id.strip().lower()
+        hint = "see `overseer checkpoints` for the ids; `overseer gc` removes old ones"
+        if not _CHECKPOINT_ID.fullmatch(wanted):
+            raise UsageError(f"{checkpoint_id!r} is not a checkpoint id (4 to 40 hex digits)", hint=hint)
+        matches = [snap for snap in self.snapshots() if snap.sha.startswith(wanted)]
+        if not matches:
+            raise UsageError(f"no checkpoint {checkpoint_id} in this workspace", hint=hint)
+        if len(matches) > 1:
+            raise UsageError(f"checkpoint id {checkpoint_id} is ambiguous ({len(matches)} match)", hint=hint)
+        return matches[0]
+
+    def prune(self, snapshots: Collection[Snapshot], *, object_grace_s: int = _OBJECT_GRACE_S) -> None:
+        """Drop `snapshots` (never the latest one), then let git reclaim their space.
+
+        git deletes an unreachable object only once it is `object_grace_s` old: a snapshot being
+        taken by another process right now has objects that nothing references yet.
+        """
+        if not self._ready():
+            return
+        head = self._head()
+        doomed = "".join(f"delete {snap.ref} {snap.sha}\n" for snap in snapshots if snap.sha != head)
+        if doomed:
+            self._git("update-ref", "--stdin", stdin=doomed.encode())
+        self._git("reflog", "expire", "--expire=now", "--all")  # reflogs of older shadow repositories
+        prune = "now" if object_grace_s <= 0 else f"{object_grace_s}.seconds.ago"
+        self._git("gc", "--quiet", f"--prune={prune}")
 
     def changes(self, before: str, after: str) -> tuple[FileChange, ...]:
         raw = self._git_bytes("diff", "--raw", "-z", "--no-renames", "--abbrev=40", *_revs(before, after))
@@ -117,14 +182,15 @@ class Checkpoints:
         """Every path in snapshot `sha`."""
         return [name.decode("utf-8", errors="replace") for name in self._paths(sha)]
 
-    def restore(self, sha: str) -> str:
-        """Make the work tree exactly snapshot `sha`; return the snapshot taken of it just before.
+    def restore(self, sha: str, *, label: str = "") -> str:
+        """Make the work tree exactly snapshot `sha`; return the snapshot taken of it just before
+        (its message starts with `label`, e.g. "task 3", when one is given).
 
         Files the snapshot has are written back, files added since are removed, ignored files are
-        left alone; the shadow HEAD does not move, so the snapshot taken first keeps its history.
+        left alone; the shadow HEAD stays at the snapshot taken first, which `verify` compares with.
         """
         target = self._git("rev-parse", "--verify", "--end-of-options", f"{sha}^{{commit}}")
-        saved = self.snapshot(f"before restoring {target}")
+        saved = self.snapshot(f"{label}: before restoring {target}" if label else f"before restoring {target}")
         # --reset: the index holds `saved`, which is the work tree; -u writes `target` out, deleting
         # the files git tracked that `target` lacks and leaving untracked (ignored) ones.
         self._git("read-tree", "--reset", "-u", target)
@@ -177,7 +243,7 @@ class Checkpoints:
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
     def _ensure_repo(self) -> None:
-        if (self.git_dir / "HEAD").is_file():
+        if self._ready():
             return
         self.git_dir.mkdir(parents=True, exist_ok=True)
         self._git("init", "--quiet", "--template=")
@@ -185,6 +251,27 @@ class Checkpoints:
         info.mkdir(exist_ok=True)
         (info / "exclude").write_text("\n".join(self._excluded()) + "\n", encoding="utf-8")
         (info / "attributes").write_text(_ATTRIBUTES, encoding="utf-8")
+        (self.git_dir / _REFS_MARKER).touch()
+
+    def _ready(self) -> bool:
+        """Whether the shadow repository exists; one from before snapshot refs gets them first."""
+        if not (self.git_dir / "HEAD").is_file():
+            return False
+        if not (self.git_dir / _REFS_MARKER).exists():
+            self._ref_chained_snapshots()
+        return True
+
+    def _ref_chained_snapshots(self) -> None:
+        """Give each snapshot of an older repository (a chain of parents from HEAD) its own ref,
+        in order, so that listing sees them and a prune keeps the ones still needed."""
+        chain = self._git("log", "--reverse", "--format=%H %ct", "HEAD") if self._head() else ""
+        refs = ""
+        for position, line in enumerate(chain.splitlines()):
+            sha, seconds = line.split()
+            refs += f"create {_REFS}{int(seconds) * 10**9 + position:020d}-{sha} {sha}\n"
+        if refs:
+            self._git("update-ref", "--stdin", stdin=refs.encode())
+        (self.git_dir / _REFS_MARKER).touch()
 
     def _excluded(self) -> list[str]:
         excluded = [".overseer/", ".git"]
@@ -239,6 +326,19 @@ class Checkpoints:
             LC_ALL="C",
         )
         return env
+
+
+def _snapshot(line: str) -> Snapshot:
+    ref, sha, message = line.split("\0", 2)
+    taken = int(ref.removeprefix(_REFS).split("-", 1)[0])
+    return Snapshot(sha=sha, at=datetime.fromtimestamp(taken / 1e9, UTC), message=message, ref=ref)
+
+
+def prunable(snapshots: Sequence[Snapshot], *, older_than: datetime, keep: Collection[str]) -> list[Snapshot]:
+    """The snapshots a retention policy lets go: taken before `older_than` and not in `keep`.
+    The newest snapshot always stays (`restore` checks the work tree against it)."""
+    newest = max(snapshots, key=lambda snap: snap.ref, default=None)
+    return [snap for snap in snapshots if snap is not newest and snap.at < older_than and snap.sha not in keep]
 
 
 def _find_git() -> str:

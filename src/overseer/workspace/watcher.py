@@ -5,11 +5,14 @@ snapshots); the watcher tells, while the agent runs, what it is touching and whe
 
 `on_change` is called from a background thread, never the caller's: keep it short and thread-safe.
 If it raises, the watcher keeps going and `stop()` raises the first such error, so a failed write
-of an event is never silently lost. Do not call `stop()` from inside `on_change`.
+of an event is never silently lost; every such error is logged with its cause. Do not call
+`stop()` from inside `on_change`.
 """
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import os
 import threading
 import time
@@ -33,6 +36,7 @@ from watchdog.observers.api import BaseObserver
 from overseer.workspace.files import IgnoreRules
 
 CREATED, MODIFIED, DELETED, MOVED = "created", "modified", "deleted", "moved"
+logger = logging.getLogger(__name__)
 # File events only: watchdog drops directory events at the source (files inside a new or moved
 # directory still get their own events).
 _EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileModifiedEvent, FileDeletedEvent, FileMovedEvent]
@@ -176,7 +180,9 @@ class WorkspaceWatcher:
         if self._running is not None:
             raise RuntimeError("the watcher is already running")
         _quiet_watchdog_races()
-        debouncer = _Debouncer(self._debounce_s, self._deliver)
+        # Deliveries run in the starter's context, so their log records carry its task and attempt.
+        context = contextvars.copy_context()
+        debouncer = _Debouncer(self._debounce_s, lambda change: context.run(self._deliver, change))
         observer = Observer()
         handler = _Handler(self.workspace, debouncer)
         observer.schedule(handler, str(self.workspace), recursive=True, event_filter=_EVENTS)
@@ -210,6 +216,8 @@ class WorkspaceWatcher:
         try:
             self._on_change(change)
         except Exception as exc:
+            # `stop()` raises the first error; this and every later one keep their cause in the log.
+            logger.warning("recording the change to %s failed", change.path, exc_info=True)
             if self._error is None:
                 self._error = exc
 
