@@ -2,7 +2,8 @@
 recovers it and finishes the task, and nothing is lost on the way.
 
 Each test kills the whole process group at once (overseer, the `claude` CLI, what it runs), as a
-closed terminal, the OOM killer or a dying container would. Processes that left the group (a gate's
+closed terminal or a dying container would; one kills overseer alone, as the OOM killer would, and
+checks that its agent dies with it. Processes that left the group (a gate's
 test run, a sandboxed command) are killed by the test afterwards: no process survives a test.
 
 The kill points are reached deterministically: the agent's tool call runs a process the test can
