@@ -20,6 +20,8 @@ from typing import Any, TypeGuard
 from overseer.domain import TRUSTED_REVIEW, Evidence, Finding, GateResult, Review
 from overseer.errors import SupervisorError
 from overseer.llm.base import LLM, InvalidAnswer
+from overseer.llm.tokens import prompt_budget
+from overseer.supervise.context import Packed, Section, files_text, pack, project_notes, relevant_files
 from overseer.supervise.policy import finding
 from overseer.supervise.prompts import render
 from overseer.text import clip
@@ -30,6 +32,11 @@ MAX_SCORE = 10
 MAX_REASONS = 3
 MAX_REASON_CHARS = 50
 _MAX_MESSAGE_CHARS = 2000  # the agent's last word matters less than the diff: keep it short
+DEFAULT_CONTEXT = 2048  # tokens, when the provider does not say (Ollama's default num_ctx; the embedded default)
+DEFAULT_ANSWER = 512  # tokens kept for the answer when the provider does not say
+# What the review reads, most important first: what was asked, what the agent said and changed, the
+# diff itself, then what helps judge it. Lower ranks are cut first (supervise/context.py).
+_RANKS = {"task": 0, "message": 1, "changes": 1, "diff": 2, "files": 3, "notes": 4}
 
 # Every string and array is bounded so a complete answer always fits a small `max_tokens`: a
 # grammar-constrained model that rambles is cut off mid-JSON otherwise. The score's `enum` is what
@@ -51,17 +58,30 @@ REVIEW_SCHEMA: dict[str, Any] = {
 
 
 class Reviewer:
-    def __init__(self, llm: LLM, *, trust: float = 0.0, max_diff_chars: int = 4000) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        trust: float = 0.0,
+        max_diff_chars: int | None = None,
+        context: int | None = None,
+        answer: int | None = None,
+    ) -> None:
+        """`context` and `answer` are the model's context and its answer's max tokens, read from the
+        provider's options when not given; the user prompt is packed into what they leave.
+        `max_diff_chars` caps the diff before that, when set."""
         # Transient failures (refused, timeout, 5xx) are the provider's to retry (supervisor.options.retries).
         self._llm = llm
         self.trust = trust  # 0..1: below TRUSTED_REVIEW the opinion is shown and decides nothing
         self._max_diff_chars = max_diff_chars
+        window = model_window(llm)
+        self._context = context or window[0]
+        self._answer = answer or window[1]
         self._asks = 2 if trust >= TRUSTED_REVIEW else 1  # an answer out of shape is asked for once more
 
     def review(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[Review | None, tuple[Finding, ...]]:
-        system, user = self.prompt(evidence, gates)
-        try:
-            review = self._ask(system, user)
+        try:  # a template too long for the model's context is a failure to review, like any other
+            review = self._ask(*self.prompt(evidence, gates))
         except SupervisorError as exc:
             return None, (_unavailable(exc, self.trust, self._asks),)
         return review, _findings(review)
@@ -78,20 +98,65 @@ class Reviewer:
         raise AssertionError("unreachable: the last ask returns or raises")
 
     def prompt(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[str, str]:
-        """The system and user prompts for this evidence (public so a person can see what was asked)."""
-        user = render(
-            "review.j2",
-            evidence.workspace,
-            task=evidence.task,
-            message=clip(evidence.result.text or evidence.result.error, _MAX_MESSAGE_CHARS),
-            is_error=evidence.result.is_error,
-            timed_out=evidence.timed_out,
-            gate_lines=[_gate_line(gate) for gate in gates],
-            changes=evidence.changes,
-            diff=clip(evidence.diff, self._max_diff_chars),
-            diff_total=len(evidence.diff),
-        )
-        return render("review_system.j2", evidence.workspace), user
+        """The system and user prompts for this evidence (public so a person can see what was asked).
+
+        The user prompt never exceeds the model's context less the answer, the system prompt and the
+        chat template, by the model's own token count."""
+        system = render("review_system.j2", evidence.workspace)
+        counter = self._llm.tokenizer()
+        budget = prompt_budget(self._context, self._answer, system, counter)
+        gate_lines = [_gate_line(gate) for gate in gates]
+
+        def user(packed: Packed) -> str:
+            return render(
+                "review.j2",
+                evidence.workspace,
+                task=packed["task"],
+                message=_shown(packed, "message"),
+                is_error=evidence.result.is_error,
+                timed_out=evidence.timed_out,
+                gate_lines=gate_lines,
+                changes=_shown(packed, "changes"),
+                diff=_shown(packed, "diff"),
+                files=packed["files"],
+                notes=packed["notes"],
+                left_out=packed.note,
+            )
+
+        return system, pack(self._sections(evidence), budget, counter, user).text
+
+    def _sections(self, evidence: Evidence) -> list[Section]:
+        workspace = evidence.workspace
+        diff = evidence.diff if self._max_diff_chars is None else clip(evidence.diff, self._max_diff_chars)
+        related = relevant_files(workspace, evidence.task, evidence.changed_paths)
+        texts = {
+            "task": evidence.task,
+            "message": clip(evidence.result.text or evidence.result.error, _MAX_MESSAGE_CHARS),
+            "changes": "\n".join(f"- {change.kind} {change.path}" for change in evidence.changes),
+            "diff": diff,
+            # The diff shows the changed files; the related ones are those it does not show.
+            "files": files_text(workspace, [path for path in related if path not in evidence.changed_paths]),
+            "notes": project_notes(workspace) if workspace.is_dir() else "",
+        }
+        return [Section(name, text, _RANKS[name]) for name, text in texts.items()]
+
+
+def model_window(llm: LLM) -> tuple[int, int]:
+    """The model's context and its answer's max tokens, from the provider's options where it has
+    them (embedded `n_ctx`, Ollama `num_ctx`, OpenAI-compatible `context_size`), else the defaults."""
+    config = getattr(llm, "config", None)
+    sizes = (getattr(config, key, None) for key in ("n_ctx", "num_ctx", "context_size"))
+    context = next((size for size in sizes if size), None)
+    answer = getattr(config, "max_tokens", None)
+    return (
+        context if isinstance(context, int) else DEFAULT_CONTEXT,
+        answer if isinstance(answer, int) else DEFAULT_ANSWER,
+    )
+
+
+def _shown(packed: Packed, name: str) -> str:
+    """A section's text; a note in its place when it was left out, so "" still means "none"."""
+    return "(left out: no room in the supervisor's context)" if name in packed.left_out else packed[name]
 
 
 def _parse_review(answer: dict[str, Any], trust: float) -> Review:
