@@ -144,9 +144,10 @@ class ClaudeCodeAgent:
 
     def _options(self, request: AgentRequest, run: _Run, boundary: Boundary) -> ClaudeAgentOptions:
         temp = str(boundary.temp_dir)
+        launcher, lifeline = tied_to_parent(self.cli_path)
         return ClaudeAgentOptions(
             cwd=str(request.workspace),
-            cli_path=str(tied_to_parent(self.cli_path, Path(temp))),
+            cli_path=str(launcher),
             resume=request.session_id,
             model=self.config.model,
             max_turns=self.config.max_turns,
@@ -155,7 +156,7 @@ class ClaudeCodeAgent:
             settings=json.dumps(claude_settings(boundary, sandboxed=self.config.sandbox)),
             add_dirs=[temp],  # a working directory, so the CLI lets its file tools write there too
             # The CLI keeps its per-user temp dir (the sandboxed commands' TMPDIR) under CLAUDE_CODE_TMPDIR.
-            env={**self.config.env, "TMPDIR": temp, "CLAUDE_CODE_TMPDIR": temp},
+            env={**self.config.env, **lifeline, "TMPDIR": temp, "CLAUDE_CODE_TMPDIR": temp},
             stderr=run.stderr.append,
         )
 
