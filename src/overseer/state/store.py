@@ -181,17 +181,21 @@ class Store:
 
     def add_events(self, events: Sequence[NewEvent]) -> None:
         """Append a batch of events in one transaction, each attempt's numbered on from its last."""
-        with self.writing() as session:
-            next_seq: dict[int, int] = {}
-            for event in events:
-                if event.attempt_id not in next_seq:
-                    _attempt(session, event.attempt_id)
-                    last = session.scalar(select(func.max(Event.seq)).where(Event.attempt_id == event.attempt_id))
-                    next_seq[event.attempt_id] = (last or 0) + 1
-                seq = next_seq[event.attempt_id]
-                next_seq[event.attempt_id] = seq + 1
-                data = self._redactor.redact_data(event.data)
-                session.add(Event(attempt_id=event.attempt_id, seq=seq, kind=event.kind, data=data, at=event.at))
+        try:
+            with self.writing() as session:
+                next_seq: dict[int, int] = {}
+                for event in events:
+                    if event.attempt_id not in next_seq:
+                        last = session.scalar(select(func.max(Event.seq)).where(Event.attempt_id == event.attempt_id))
+                        next_seq[event.attempt_id] = (last or 0) + 1
+                    seq = next_seq[event.attempt_id]
+                    next_seq[event.attempt_id] = seq + 1
+                    data = self._redactor.redact_data(event.data)
+                    session.add(Event(attempt_id=event.attempt_id, seq=seq, kind=event.kind, data=data, at=event.at))
+        except StoreError:
+            for attempt_id in {event.attempt_id for event in events}:
+                self._require(Attempt, attempt_id, "attempt")
+            raise
 
     def finish_attempt(
         self,
@@ -372,12 +376,13 @@ class Store:
         with translate_errors(self._where), self._writes.begin() as session:
             yield session
 
-    def _require(self, model: type[Project] | type[Task], row_id: int, what: str) -> None:
+    def _require(self, model: type[Project] | type[Task] | type[Attempt], row_id: int, what: str) -> None:
         """Raise UsageError if the row is not there. Writes leave this check to the foreign keys (a
         read before every insert cost 40% of it) and ask only after one failed, to say why."""
         with self.reading() as session:
             if session.get(model, row_id) is None:
-                raise UsageError(f"unknown {what} id {row_id}", hint="see `overseer task list`" if what == "task" else "")
+                hint = "see `overseer task list`" if what == "task" else ""
+                raise UsageError(f"unknown {what} id {row_id}", hint=hint)
 
     def _changed(self, statement: Update) -> bool:
         """Run a conditional UPDATE of one row; whether it matched."""
