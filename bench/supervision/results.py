@@ -192,6 +192,12 @@ A model refitted on this run's features, 5-fold cross-validated: {refit_line}.
 Hard mutants pass every visible test and every docstring example: nothing in the workspace tells
 them from correct work. Catching them takes checks the workspace does not have: acceptance checks
 the supervisor writes from the task, or a reviewer capable enough to be trusted with a veto.
+overseer has both (`gates.acceptance`, `supervisor.trust`), and they need a capable model, which
+cannot run on the machine this table comes from. `tests/bench` shows the path on one hard mutant
+(HumanEval 72, `sum(q) >= w`): a check written from "less than or equal" stops it, and the
+correct solution goes through. To measure them on your own model, give the bench its config:
+`make bench-supervision ARGS="--supervisor my-supervisor.yaml"`, where the file holds a
+`supervisor:` section (say `name: openai`, your server's `base_url` and `model`, `trust: 0.8`).
 """
 
 
