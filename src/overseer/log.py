@@ -77,6 +77,11 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # typesh
     pass
 
 
+# Without a handler of its own, Python's last-resort handler would print every warning and error,
+# traceback and all, on stderr: the CLI prints its one line itself, and the log says the rest.
+logging.getLogger(_ROOT).addHandler(logging.NullHandler())
+
+
 def start(*, verbose: bool, redactor: Redactor) -> None:
     """Log overseer's INFO and above; with `verbose`, on stderr too."""
     logger = logging.getLogger(_ROOT)

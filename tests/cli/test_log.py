@@ -3,6 +3,8 @@ masked, errors with their cause, and on stderr with --verbose."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,3 +93,16 @@ def test_a_log_that_cannot_be_written_does_not_disturb_the_command(overseer: Ove
     ran = overseer("task", "add", "-w", str(workspace), "x")
 
     assert (ran.code, ran.err) == (0, "")
+
+
+def test_an_error_is_one_line_on_stderr_even_before_a_workspace_is_open(tmp_path: Path) -> None:
+    """In a process of its own: in pytest's, the root logger has pytest's handlers, which hide the
+    fallback that printed every error's traceback when no log file was open yet."""
+    missing = tmp_path / "missing"
+    done = subprocess.run(
+        [sys.executable, "-m", "overseer", "status", "-w", str(missing)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: workspace does not exist (path={missing}); create it first, or pass --workspace DIR"
+    ]

@@ -15,14 +15,15 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from overseer.cli.common import EXIT_FAILED, EXIT_OK, JsonOption, WorkspaceOption, print_json, stdout
-from overseer.config import OverseerConfig, load_config
 from overseer.errors import OverseerError
-from overseer.workspace.files import STATE_DIR
+
+if TYPE_CHECKING:
+    from overseer.config import OverseerConfig
 
 _VERSION_TIMEOUT_S = 30
 _KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
@@ -55,6 +56,8 @@ def doctor(workspace: Path = WorkspaceOption, json_output: bool = JsonOption) ->
 
 def run_checks(workspace: Path, environ: Mapping[str, str]) -> Iterator[Check]:
     try:
+        from overseer.config import load_config  # pydantic and yaml: `overseer --help` must not pay for them
+
         config = load_config(workspace, environ)
     except OverseerError as exc:
         yield Check("configuration", False, exc.message, exc.hint)
@@ -161,6 +164,8 @@ def _workspace_checks(workspace: Path, environ: Mapping[str, str]) -> Iterator[C
     if shutil.which("git", path=environ.get("PATH")) is None:
         yield Check("workspace", False, "git is not installed (checkpoints are a shadow git repository)", "install git")
         return
+    from overseer.workspace.files import STATE_DIR  # pathspec: `overseer --help` must not pay for it
+
     if not (workspace / STATE_DIR).is_dir():
         yield Check("workspace", False, f"no overseer state in {workspace}", f"run `overseer init {workspace}`")
         yield Check("store", False, "not created yet", f"run `overseer init {workspace}`")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.markup import escape
@@ -11,7 +11,9 @@ from rich.table import Table
 
 from overseer.cli.common import JsonOption, WorkspaceOption, print_json, stdout
 from overseer.errors import UsageError
-from overseer.supervise.prompts import InForce, in_force, search_path
+
+if TYPE_CHECKING:
+    from overseer.supervise.prompts import InForce
 
 _SOURCE_STYLE = {"workspace": "cyan", "user": "magenta", "package": "dim"}
 
@@ -22,6 +24,8 @@ def templates(workspace: Path = WorkspaceOption, json_output: bool = JsonOption)
     Override any of them with a file of the same name in the workspace's .overseer/templates/ or in
     templates/ of the user config dir; the first found wins: workspace, user, packaged.
     """
+    from overseer.supervise.prompts import in_force, search_path  # Jinja2: `overseer --help` must not pay for it
+
     path = workspace.expanduser().resolve()
     if not path.is_dir():
         raise UsageError("workspace does not exist", path=str(path), hint="pass --workspace DIR")

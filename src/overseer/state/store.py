@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Update, func, select, update
+from sqlalchemy import ColumnElement, Engine, Update, func, insert, select, update
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from overseer.domain import AttemptStatus, Decision, FileChange, GateResult, Outcome, TaskStatus, Verdict
@@ -181,9 +181,12 @@ class Store:
 
     def add_events(self, events: Sequence[NewEvent]) -> None:
         """Append a batch of events in one transaction, each attempt's numbered on from its last."""
+        if not events:
+            return
         try:
             with self.writing() as session:
                 next_seq: dict[int, int] = {}
+                rows = []
                 for event in events:
                     if event.attempt_id not in next_seq:
                         last = session.scalar(select(func.max(Event.seq)).where(Event.attempt_id == event.attempt_id))
@@ -191,7 +194,11 @@ class Store:
                     seq = next_seq[event.attempt_id]
                     next_seq[event.attempt_id] = seq + 1
                     data = self._redactor.redact_data(event.data)
-                    session.add(Event(attempt_id=event.attempt_id, seq=seq, kind=event.kind, data=data, at=event.at))
+                    rows.append(
+                        {"attempt_id": event.attempt_id, "seq": seq, "kind": event.kind, "data": data, "at": event.at}
+                    )
+                # A Core insert: events are only ever appended, and the ORM's unit of work was half the cost.
+                session.execute(insert(Event), rows)
         except StoreError:
             for attempt_id in {event.attempt_id for event in events}:
                 self._require(Attempt, attempt_id, "attempt")
