@@ -20,9 +20,12 @@ import pytest
 
 from overseer import demo
 from overseer.cli.app import main
-from overseer.llm.embedded import EmbeddedLLM
+from overseer.llm.embedded import EmbeddedLLM, default_model_path
 from overseer.testing import ScriptedAnthropicServer, Turn, claude_environ
+from overseer.testing.llama_server import LlamaCppServer
 from overseer.testing.postgres import PostgresCluster, PostgresUnavailable
+
+SERVED_MODEL = "smollm2"  # the name llama.cpp's server gives the packaged model
 
 
 @pytest.fixture(autouse=True)
@@ -105,6 +108,16 @@ def embedded_llm() -> EmbeddedLLM:
     model = EmbeddedLLM()
     model.preflight()
     return model
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
+    """A real OpenAI-compatible server (llama-cpp-python's) serving the packaged model, started once per
+    session on a free loopback port, stopped (and waited for) in the finalizer."""
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with LlamaCppServer(default_model_path(), alias=SERVED_MODEL, log=log) as server:
+        yield server
+    assert server.process is not None and server.process.poll() is not None  # gone, not orphaned
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from overseer.supervise.review import Reviewer
 from overseer.testing import OpenAIErrorReply, ScriptedOpenAIServer
 from overseer.testing.llama_server import LlamaCppServer
 from overseer.testing.openai_server import OpenAIAnswer
-from tests.llm.conftest import SERVED_MODEL
+from tests.conftest import SERVED_MODEL
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

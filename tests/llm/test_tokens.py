@@ -18,7 +18,7 @@ from overseer.llm.openai import OpenAIConfig, OpenAILLM
 from overseer.llm.tokens import Estimate, GGUFVocab, fit_middle, ollama_blob, prompt_budget
 from overseer.testing import ScriptedOllamaServer
 from overseer.testing.llama_server import LlamaCppServer
-from tests.llm.conftest import SERVED_MODEL
+from tests.conftest import SERVED_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = {

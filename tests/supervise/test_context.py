@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from overseer.domain import AgentResult, Evidence, FileChange
 from overseer.errors import SupervisorError
+from overseer.llm.base import Window
 from overseer.llm.embedded import EmbeddedLLM, default_model_path
 from overseer.llm.tokens import Estimate, GGUFVocab, TokenCounter, prompt_budget
 from overseer.supervise.context import Priority, Section, fit, pack, project_notes, relevant_files
@@ -112,6 +113,7 @@ class SummarisingLLM:
 
     name: ClassVar[str] = "summarising"
     default_trust: ClassVar[float] = 0.0
+    window: ClassVar[Window] = Window()
 
     def __init__(self, summary: str | None = "Attempts 1-100 failed test_add: add() returns a - b.") -> None:
         self.summary = summary
@@ -132,7 +134,7 @@ class SummarisingLLM:
 
 def test_a_history_too_long_is_summarised_once_and_the_summary_reused() -> None:
     llm = SummarisingLLM()
-    summaries = HistorySummaries(llm, context=2048, answer=256)
+    summaries = HistorySummaries(llm, Window(2048, 256))
     task = Section("task", "Add add(a, b) to calc.py.", Priority.TASK)
     for _ in range(3):  # the review, the retry, a drafted prompt: one question between them
         context = pack([task, summaries.section(HUNDRED_ATTEMPTS)], 300, Estimate())
@@ -144,17 +146,17 @@ def test_a_history_too_long_is_summarised_once_and_the_summary_reused() -> None:
 
 
 def test_a_failed_or_rambling_summary_still_fits() -> None:
-    failing = HistorySummaries(SummarisingLLM(None), context=2048, answer=256)
+    failing = HistorySummaries(SummarisingLLM(None), Window(2048, 256))
     context = pack([failing.section(HUNDRED_ATTEMPTS)], 200, Estimate())
     assert context.packed["history"].rstrip().endswith("(99)") and context.tokens <= 200  # the latest attempts
-    rambling = HistorySummaries(SummarisingLLM("blah " * 5000), context=2048, answer=256)
+    rambling = HistorySummaries(SummarisingLLM("blah " * 5000), Window(2048, 256))
     assert pack([rambling.section(HUNDRED_ATTEMPTS)], 200, Estimate()).tokens <= 200
 
 
 def test_the_packaged_model_summarises_a_100_attempt_history_within_budget(embedded_llm: EmbeddedLLM) -> None:
     """With the tiny model the summary may be poor; it must still come back, and fit."""
     # A 768-token question keeps this quick; the history is cut to it before the model sees it.
-    summaries = HistorySummaries(embedded_llm, context=768, answer=embedded_llm.config.max_tokens)
+    summaries = HistorySummaries(embedded_llm, Window(768, embedded_llm.config.max_tokens))
     context = pack([summaries.section(HUNDRED_ATTEMPTS)], 120, embedded_llm.tokenizer())
     assert context.packed["history"].startswith("Earlier attempts, summarised by the supervisor model:")
     assert context.tokens <= 120
@@ -189,6 +191,7 @@ class CountingLLM:
 
     name: ClassVar[str] = "counting"
     default_trust: ClassVar[float] = 0.0
+    window: ClassVar[Window] = Window()
 
     def __init__(self, counter: TokenCounter) -> None:
         self.counter = counter
@@ -218,7 +221,7 @@ def test_the_review_prompt_carries_the_related_files_and_fits_the_models_context
         diff=TEN_MB_DIFF,
     )
     llm = CountingLLM(vocab)
-    review, _ = Reviewer(llm, context=1024, answer=128).review(evidence, ())
+    review, _ = Reviewer(llm, window=Window(1024, 128)).review(evidence, ())
     [(system, user)] = llm.prompts
     assert review is not None
     assert vocab.count(user) <= prompt_budget(1024, 128, system, vocab)
@@ -226,7 +229,7 @@ def test_the_review_prompt_carries_the_related_files_and_fits_the_models_context
     assert "left out to fit the supervisor's context: files, notes" in user  # the diff took the room
 
     roomy = CountingLLM(vocab)
-    Reviewer(roomy, context=4096, answer=128).review(
+    Reviewer(roomy, window=Window(4096, 128)).review(
         Evidence(**{**evidence.__dict__, "diff": "+    return a + b\n"}), ()
     )
     [(_, user)] = roomy.prompts
@@ -243,7 +246,7 @@ def test_a_context_too_small_for_the_template_is_a_missing_review_not_a_crash(vo
         diff="+    return a + b\n",
     )
     llm = CountingLLM(vocab)
-    review, findings = Reviewer(llm, context=300, answer=200).review(evidence, ())
+    review, findings = Reviewer(llm, window=Window(300, 200)).review(evidence, ())
     assert review is None and llm.prompts == []
     assert [finding.code for finding in findings] == ["review_missing"]
     assert "leaves no room" in findings[0].message

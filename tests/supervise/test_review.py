@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 from overseer.domain import AgentResult, Evidence, FileChange, GateResult, Review, Route, Severity
 from overseer.errors import SupervisorError
-from overseer.llm.base import InvalidAnswer
+from overseer.llm.base import InvalidAnswer, Window
 from overseer.llm.embedded import EmbeddedConfig, EmbeddedLLM
-from overseer.llm.tokens import Estimate, TokenCounter
+from overseer.llm.tokens import Estimate, prompt_budget
 from overseer.supervise.review import REVIEW_SCHEMA, Reviewer
+from tests.supervise.llms import ScriptedLLM
 
 DIFF = """\
 diff --git a/calc.py b/calc.py
@@ -26,38 +27,6 @@ diff --git a/calc.py b/calc.py
 +    return a + b
 """
 PASSING = (GateResult("pytest", True, "3 passed", passed_count=3),)
-
-
-Scripted = dict[str, Any] | SupervisorError
-
-
-class ScriptedLLM:
-    """An LLM that gives the answers it is handed, in turn, the last one again and again (an error is raised).
-
-    The real model decides for itself, so no prompt makes it reject, fail or answer out of schema
-    on demand; this stand-in is the only way to reach each branch of the reviewer's mapping, and it
-    records the prompt so a test can check what the reviewer asked.
-    """
-
-    name: ClassVar[str] = "scripted"
-    default_trust: ClassVar[float] = 0.0
-
-    def __init__(self, *answers: Scripted) -> None:
-        self.answers = list(answers)
-        self.prompts: list[tuple[str, str]] = []
-
-    def preflight(self) -> None:
-        pass
-
-    def complete_json(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
-        self.prompts.append((system, user))
-        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        if isinstance(answer, SupervisorError):
-            raise answer
-        return answer
-
-    def tokenizer(self) -> TokenCounter:
-        return Estimate()
 
 
 def evidence(diff: str = DIFF, text: str = "Done! I added add() and all tests pass.") -> Evidence:
@@ -83,7 +52,7 @@ def test_the_real_model_gives_a_review_with_a_score_between_0_and_1(embedded_llm
 def test_the_real_model_still_reviews_a_diff_far_longer_than_its_context() -> None:
     """The reviewer leaves the budget to the LLM; a small context keeps this test quick."""
     small = EmbeddedLLM(EmbeddedConfig(n_ctx=768))
-    review, findings = Reviewer(small, max_diff_chars=50_000).review(evidence(diff=DIFF * 300), PASSING)
+    review, findings = Reviewer(small).review(evidence(diff=DIFF * 300), PASSING)
     assert review is not None, findings
 
 
@@ -189,8 +158,8 @@ def test_the_prompt_carries_the_task_the_message_the_gates_and_a_truncated_diff(
     llm = ScriptedLLM({"approve": True, "score": 9, "reasons": []})
     long_diff = DIFF + "".join(f"+line {n}\n" for n in range(2000))
     gates = (*PASSING, GateResult("ruff", False, "2 errors"), GateResult("mypy", None, "no Python files"))
-    Reviewer(llm, max_diff_chars=1000).review(evidence(diff=long_diff, text="All done, trust me."), gates)
-    [(_, user)] = llm.prompts
+    Reviewer(llm, window=Window(1024, 256)).review(evidence(diff=long_diff, text="All done, trust me."), gates)
+    [(system, user)] = llm.prompts
     assert "Add a function add(a, b) to calc.py" in user
     assert "All done, trust me." in user
     assert "pytest: passed (3 passed)" in user
@@ -199,4 +168,4 @@ def test_the_prompt_carries_the_task_the_message_the_gates_and_a_truncated_diff(
     assert "+def add(a, b):" in user
     assert "+line 1999" not in user  # the tail of the diff was cut
     assert f"of {len(long_diff)} characters" in user
-    assert len(user) < 2500
+    assert Estimate().count(user) <= prompt_budget(1024, 256, system, Estimate())

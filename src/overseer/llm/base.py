@@ -13,6 +13,7 @@ callers never see a provider's exception types:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from overseer.errors import SupervisorError
@@ -28,6 +29,18 @@ class InvalidAnswer(SupervisorError):
     """The model answered, but not with a JSON object of the schema's shape (or it was cut off)."""
 
 
+DEFAULT_CONTEXT = 2048  # tokens, when the provider does not say (Ollama's default num_ctx; the embedded default)
+DEFAULT_ANSWER = 512  # tokens kept for the answer when the provider does not say
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one question may take: the model's context, and the part of it kept for the answer."""
+
+    context: int = DEFAULT_CONTEXT
+    answer: int = DEFAULT_ANSWER
+
+
 class LLM(Protocol):
     """A model that answers in JSON. Its opinion is one signal among the evidence, never the verdict."""
 
@@ -36,6 +49,11 @@ class LLM(Protocol):
     @property
     def default_trust(self) -> float:
         """How much this model's review counts when the user sets no `supervisor.trust` (0..1)."""
+        ...
+
+    @property
+    def window(self) -> Window:
+        """The model's context and its answer's max tokens: prompts are packed into what they leave."""
         ...
 
     def preflight(self) -> None:

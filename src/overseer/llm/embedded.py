@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from overseer.errors import ConfigError, SupervisorError
-from overseer.llm.base import parse_json_object
+from overseer.llm.base import Window, parse_json_object
 from overseer.llm.tokens import GGUFVocab, TokenCounter
 
 if TYPE_CHECKING:
@@ -121,6 +121,10 @@ class EmbeddedLLM:
         except SupervisorError:
             logger.warning("the supervisor model %s gave no usable answer", self.model_path, exc_info=True)
             raise
+
+    @property
+    def window(self) -> Window:
+        return Window(self.config.n_ctx, self.config.max_tokens)
 
     def tokenizer(self) -> TokenCounter:
         """The model's own vocabulary, loaded apart from the weights: counting never waits for an answer."""

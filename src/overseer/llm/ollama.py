@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pydantic import ConfigDict, Field
 
 from overseer.errors import ConfigError, SupervisorError
-from overseer.llm.base import TransientError, parse_json_object
+from overseer.llm.base import DEFAULT_CONTEXT, TransientError, Window, parse_json_object
 from overseer.llm.retry import RetryOptions, with_retries
 from overseer.llm.stream import Streamed, TextSink
 from overseer.llm.tokens import Estimate, GGUFVocab, TokenCounter, fit_middle, ollama_blob, prompt_budget
@@ -101,6 +101,11 @@ class OllamaLLM:
             max_tokens=self.config.max_tokens,
             hint="raise supervisor.options.max_tokens (or num_ctx) if it was cut off",
         )
+
+    @property
+    def window(self) -> Window:
+        """Unset, `num_ctx` is the server's own default, which is Ollama's 2048 unless changed there."""
+        return Window(self.config.num_ctx or DEFAULT_CONTEXT, self.config.max_tokens)
 
     def tokenizer(self) -> TokenCounter:
         return self._tokenizer

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from pydantic import ConfigDict, Field
 
 from overseer.errors import ConfigError, SupervisorError
-from overseer.llm.base import TransientError, parse_json_object
+from overseer.llm.base import DEFAULT_CONTEXT, TransientError, Window, parse_json_object
 from overseer.llm.retry import RetryOptions, with_retries
 from overseer.llm.stream import Streamed, TextSink
 from overseer.llm.tokens import Estimate, TokenCounter, fit_middle, prompt_budget
@@ -118,6 +118,11 @@ class OpenAILLM:
             max_tokens=self.config.max_tokens,
             hint="raise supervisor.options.max_tokens if it was cut off",
         )
+
+    @property
+    def window(self) -> Window:
+        """Unset, `context_size` is assumed small: a prompt cut too much beats one the server refuses."""
+        return Window(self.config.context_size or DEFAULT_CONTEXT, self.config.max_tokens)
 
     def tokenizer(self) -> TokenCounter:
         return self._tokenizer

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from overseer.llm.base import LLM
+from overseer.llm.base import LLM, Window
 from overseer.llm.tokens import TokenCounter
 
 HOLD_ENV, HOLD_DIR_ENV = "TEST_OVERSEER_HOLD", "TEST_OVERSEER_HOLD_DIR"
@@ -73,6 +73,10 @@ class _HeldLLM:
     def complete_json(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
         self._holds.reach("review")
         return self._llm.complete_json(system, user, schema)
+
+    @property
+    def window(self) -> Window:
+        return self._llm.window
 
     def tokenizer(self) -> TokenCounter:
         return self._llm.tokenizer()

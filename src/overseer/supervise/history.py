@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from overseer.errors import SupervisorError
-from overseer.llm.base import LLM
+from overseer.llm.base import LLM, Window
 from overseer.llm.tokens import prompt_budget
 from overseer.supervise.context import Priority, Section, fit
 from overseer.supervise.prompts import render
@@ -45,10 +45,9 @@ def history_text(attempts: Sequence[Sequence[str]]) -> str:
 class HistorySummaries:
     """Summaries of attempt histories by the supervisor model, each asked for once per history text."""
 
-    def __init__(self, llm: LLM, *, context: int, answer: int) -> None:
+    def __init__(self, llm: LLM, window: Window | None = None) -> None:
         self._llm = llm
-        self._context = context  # the model's context and its answer's max tokens: what a question may take
-        self._answer = answer
+        self._window = window or llm.window  # what a question may take: by default the model's own
         self._cache: dict[str, str] = {}
 
     def section(self, history: str, priority: int = Priority.HISTORY) -> Section:
@@ -70,7 +69,7 @@ class HistorySummaries:
         counter = self._llm.tokenizer()
         system = render("history_system.j2", None, max_chars=MAX_SUMMARY_CHARS)
         frame = counter.count(render("history.j2", None, history=""))
-        room = prompt_budget(self._context, self._answer, system, counter) - frame
+        room = prompt_budget(self._window.context, self._window.answer, system, counter) - frame
         quoted = fit(history, room, counter, keep="tail")  # the latest attempts matter most
         if not quoted:
             raise SupervisorError("no room in the supervisor's context to summarise the history", room=room)

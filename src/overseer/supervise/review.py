@@ -19,7 +19,7 @@ from typing import Any, TypeGuard
 
 from overseer.domain import TRUSTED_REVIEW, Evidence, Finding, GateResult, Review
 from overseer.errors import SupervisorError
-from overseer.llm.base import LLM, InvalidAnswer
+from overseer.llm.base import LLM, InvalidAnswer, Window
 from overseer.llm.tokens import prompt_budget
 from overseer.supervise.context import Packed, Section, files_text, pack, project_notes, relevant_files
 from overseer.supervise.policy import finding
@@ -32,8 +32,6 @@ MAX_SCORE = 10
 MAX_REASONS = 3
 MAX_REASON_CHARS = 50
 _MAX_MESSAGE_CHARS = 2000  # the agent's last word matters less than the diff: keep it short
-DEFAULT_CONTEXT = 2048  # tokens, when the provider does not say (Ollama's default num_ctx; the embedded default)
-DEFAULT_ANSWER = 512  # tokens kept for the answer when the provider does not say
 # What the review reads, most important first: what was asked, what the agent said and changed, the
 # diff itself, then what helps judge it. Lower ranks are cut first (supervise/context.py).
 _RANKS = {"task": 0, "message": 1, "changes": 1, "diff": 2, "files": 3, "notes": 4}
@@ -58,25 +56,12 @@ REVIEW_SCHEMA: dict[str, Any] = {
 
 
 class Reviewer:
-    def __init__(
-        self,
-        llm: LLM,
-        *,
-        trust: float = 0.0,
-        max_diff_chars: int | None = None,
-        context: int | None = None,
-        answer: int | None = None,
-    ) -> None:
-        """`context` and `answer` are the model's context and its answer's max tokens, read from the
-        provider's options when not given; the user prompt is packed into what they leave.
-        `max_diff_chars` caps the diff before that, when set."""
+    def __init__(self, llm: LLM, *, trust: float = 0.0, window: Window | None = None) -> None:
+        """The user prompt is packed into what `window` leaves (by default the model's own)."""
         # Transient failures (refused, timeout, 5xx) are the provider's to retry (supervisor.options.retries).
         self._llm = llm
         self.trust = trust  # 0..1: below TRUSTED_REVIEW the opinion is shown and decides nothing
-        self._max_diff_chars = max_diff_chars
-        window = model_window(llm)
-        self._context = context or window[0]
-        self._answer = answer or window[1]
+        self._window = window or llm.window
         self._asks = 2 if trust >= TRUSTED_REVIEW else 1  # an answer out of shape is asked for once more
 
     def review(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[Review | None, tuple[Finding, ...]]:
@@ -104,7 +89,7 @@ class Reviewer:
         chat template, by the model's own token count."""
         system = render("review_system.j2", evidence.workspace)
         counter = self._llm.tokenizer()
-        budget = prompt_budget(self._context, self._answer, system, counter)
+        budget = prompt_budget(self._window.context, self._window.answer, system, counter)
         gate_lines = [_gate_line(gate) for gate in gates]
 
         def user(packed: Packed) -> str:
@@ -127,31 +112,17 @@ class Reviewer:
 
     def _sections(self, evidence: Evidence) -> list[Section]:
         workspace = evidence.workspace
-        diff = evidence.diff if self._max_diff_chars is None else clip(evidence.diff, self._max_diff_chars)
         related = relevant_files(workspace, evidence.task, evidence.changed_paths)
         texts = {
             "task": evidence.task,
             "message": clip(evidence.result.text or evidence.result.error, _MAX_MESSAGE_CHARS),
             "changes": "\n".join(f"- {change.kind} {change.path}" for change in evidence.changes),
-            "diff": diff,
+            "diff": evidence.diff,
             # The diff shows the changed files; the related ones are those it does not show.
             "files": files_text(workspace, [path for path in related if path not in evidence.changed_paths]),
             "notes": project_notes(workspace) if workspace.is_dir() else "",
         }
         return [Section(name, text, _RANKS[name]) for name, text in texts.items()]
-
-
-def model_window(llm: LLM) -> tuple[int, int]:
-    """The model's context and its answer's max tokens, from the provider's options where it has
-    them (embedded `n_ctx`, Ollama `num_ctx`, OpenAI-compatible `context_size`), else the defaults."""
-    config = getattr(llm, "config", None)
-    sizes = (getattr(config, key, None) for key in ("n_ctx", "num_ctx", "context_size"))
-    context = next((size for size in sizes if size), None)
-    answer = getattr(config, "max_tokens", None)
-    return (
-        context if isinstance(context, int) else DEFAULT_CONTEXT,
-        answer if isinstance(answer, int) else DEFAULT_ANSWER,
-    )
 
 
 def _shown(packed: Packed, name: str) -> str:
