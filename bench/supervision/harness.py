@@ -155,7 +155,7 @@ def _features(verdict: Verdict | None) -> dict[str, float]:
 
 def _result(case: Case, workspace: Path, capture: _Capture, error: str, attempt_s: float) -> CaseResult:
     final = (workspace / "solution.py").read_text(encoding="utf-8")
-    good = passes(case.problem, final) and (workspace / NOTES).is_file()
+    good = case.completable and passes(case.problem, final) and (workspace / NOTES).is_file()
     verdict, outcome = capture.verdict, capture.outcome
     return CaseResult(
         id=case.id,

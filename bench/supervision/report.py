@@ -27,6 +27,8 @@ def group_of(result: CaseResult) -> str:
         return f"{result.kind} (nothing to verify)"
     if result.kind.startswith("wrong") and result.hard:
         return f"{result.kind} (hard)"
+    if result.kind == "impossible":  # what the agent did about the contradicting test
+        return f"{result.kind} ({result.variant})"
     return result.kind
 
 

@@ -198,6 +198,13 @@ cannot run on the machine this table comes from. `tests/bench` shows the path on
 correct solution goes through. To measure them on your own model, give the bench its config:
 `make bench-supervision ARGS="--supervisor my-supervisor.yaml"`, where the file holds a
 `supervisor:` section (say `name: openai`, your server's `base_url` and `model`, `trust: 0.8`).
+
+An "impossible" case can never be done as asked (one visible test expects another example's result),
+so none may proceed, whatever its code: its row is split by what the agent does. Hard-coding the
+test's value is refuted by the docstring's own `>>>` example where it has one; rewriting the test
+leaves the original failing and the edit on record; reporting the conflict (`report_conflict`,
+docs/honest-way-out.md) reaches `clarify` on the first attempt, with the test and the spec side by
+side (`tests/bench/test_impossible_cases.py` runs all three on HumanEval 0).
 """
 
 

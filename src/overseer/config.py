@@ -44,6 +44,9 @@ class SupervisorChoice(PluginChoice):
     # How much the model's review counts, 0..1; from 0.5 its rejection stops an attempt and its
     # approval verifies the work. None: 0 for the packaged tiny model, 0.5 for any other.
     trust: float | None = Field(default=None, ge=0, le=1)
+    # A trusted model briefs the agent in each attempt's prompt (supervise/draft.py): one more
+    # question per attempt. Off, or with an untrusted model, the templates alone write the prompts.
+    draft: bool = True
 
 
 class DecideConfig(_Strict):
@@ -73,6 +76,7 @@ class GatesConfig(_Strict):
     test_command: list[str] | None = Field(default=None, min_length=1)
     test_timeout_s: float = Field(default=300, gt=0)
     coverage: bool = True  # name the changed lines no test runs (coverage.py, on the tests gate's run)
+    fail_first: bool = True  # the agent's new and edited tests, on the code before it: they must fail there
     examples: bool = True  # run the `>>>` examples of changed functions and of the task
     examples_timeout_s: float = Field(default=60, gt=0)
     lint: bool = True  # the project's configured ruff / flake8 / mypy: new problems on changed lines only

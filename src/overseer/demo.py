@@ -54,3 +54,13 @@ def scripted_session(workspace: Path) -> list[Turn]:
             )
         ),
     ]
+
+
+def honest_session(workspace: Path) -> list[Turn]:
+    """One honest attempt: the right implementation at once, and a plain report (for the benchmark
+    that sets overseer's fixed cost against the bare CLI doing the same)."""
+    module = str(workspace / "textstats.py")
+    return [
+        turn(Use("Edit", {"file_path": module, "old_string": _STUB, "new_string": _RIGHT})),
+        turn(Say("Implemented word_count in textstats.py: it splits on any whitespace.")),
+    ]

@@ -45,6 +45,17 @@ class ToolCall:
     input: dict[str, Any]
     allowed: bool = True
     reason: str = ""
+    category: str = ""  # the permission arbiter's class of a command (agents/shell.py), or of a file access
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    """The agent's honest way out (agents/honesty.py): a conflict it reports, a question for a human,
+    or its word that it cannot finish. `kind` is report_conflict | ask_human | cannot_finish."""
+
+    kind: str
+    text: str  # what clashes, the question, or the reason
+    evidence: str = ""  # report_conflict: the test and the spec line that clash
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class AgentResult:
     num_turns: int = 0
     cost_usd: float | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    reports: tuple[AgentReport, ...] = ()  # through overseer's own tools, in the order made
 
     @property
     def denied_calls(self) -> tuple[ToolCall, ...]:
@@ -86,6 +98,9 @@ class Evidence:
     timed_out: str = ""  # "wall" or "silence" when overseer stopped the agent
     checkpoint_before: str = ""  # shadow-git snapshots around the attempt ("" when not taken)
     checkpoint_after: str = ""
+    # The snapshot before the task's first attempt ("": this attempt's own): the code "without the
+    # change" for the fail-first gate, when a retry builds on an earlier attempt's work.
+    task_checkpoint: str = ""
     # What overseer saw outside the workspace after the attempt (workspace/outside.py):
     outside_links: tuple[tuple[str, str], ...] = ()  # (symlink in the workspace, its target outside)
     outside_files: tuple[tuple[str, str], ...] = ()  # (path outside, created | modified | deleted)

@@ -13,6 +13,7 @@ def attempt_summary(store: Store, attempt: Attempt) -> dict[str, Any]:
     decision = store.decision(attempt.id)
     verdict = store.verdict(attempt.id)
     sandbox = store.first_event(attempt.id, "sandbox")
+    prompt = store.first_event(attempt.id, "prompt")
     return {
         "number": attempt.number,
         "status": attempt.status.value,
@@ -24,6 +25,8 @@ def attempt_summary(store: Store, attempt: Attempt) -> dict[str, Any]:
             for f in store.findings(attempt.id)
         ],
         "sandbox": sandbox.data if sandbox else None,  # None: the agent reports no sandbox of its own
+        "refused": _refused_calls(store, attempt.id),
+        "prompt": prompt.data if prompt else None,  # who wrote it: the supervisor or the templates
         "verified": verdict.verified if verdict else None,
         "claims": verdict.claims if verdict else [],
         "gates": [_gate_summary(g) for g in verdict.gates] if verdict else [],
@@ -34,6 +37,26 @@ def attempt_summary(store: Store, attempt: Attempt) -> dict[str, Any]:
         "error": attempt.error or "",
         "cost_usd": attempt.cost_usd,
     }
+
+
+def _refused_calls(store: Store, attempt_id: int) -> list[dict[str, Any]]:
+    """The tool calls overseer's guard refused, with the arbiter's class of each and its reason."""
+    calls = (event.data for event in store.events(attempt_id) if event.kind == "tool_call")
+    return [
+        {
+            "tool": call.get("tool", ""),
+            "target": _target(call),
+            "category": call.get("category") or "",
+            "reason": call.get("reason") or "",
+        }
+        for call in calls
+        if not call.get("allowed", True)
+    ]
+
+
+def _target(call: dict[str, Any]) -> str:
+    tool_input = call.get("input") or {}
+    return str(tool_input.get("command") or tool_input.get("file_path") or tool_input.get("url") or "")
 
 
 def _gate_summary(gate: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from overseer.agents.base import JudgesCommandsWithAModel
 from overseer.config import OverseerConfig, load_config
+from overseer.domain import TRUSTED_REVIEW
 from overseer.errors import ConfigError, UsageError
+from overseer.llm.stream import Streams, TextSink
 from overseer.orchestrator import Orchestrator, Reporter
 from overseer.orchestrator.holds import Holds
 from overseer.plugins import AGENTS, LLMS, Registry
@@ -21,6 +24,7 @@ from overseer.state.store import Store, sqlite_url
 from overseer.supervise.acceptance import AcceptanceChecks
 from overseer.supervise.calibration import Calibration
 from overseer.supervise.decide import DecisionEngine
+from overseer.supervise.draft import PromptWriter
 from overseer.supervise.judge import Judge
 from overseer.supervise.policy import Policy, UnknownFindingCode
 from overseer.supervise.review import Reviewer
@@ -96,18 +100,29 @@ def policy(ws: Workspace) -> Policy:
 
 
 def build_orchestrator(
-    ws: Workspace, registry: Registry, reporter: Reporter | None = None, holds: Holds | None = None
+    ws: Workspace,
+    registry: Registry,
+    reporter: Reporter | None = None,
+    holds: Holds | None = None,
+    *,
+    on_text: TextSink | None = None,
 ) -> Orchestrator:
-    """The agent and the supervisor LLM are checked here, before any attempt is recorded.
+    """The agent and the supervisor LLM are checked here, before any attempt is recorded. `on_text`
+    sees the supervisor's answers as they come, from providers that stream them.
 
     `holds` is a test hook (see `orchestrator/holds.py`): points where overseer waits to be killed."""
     holds = holds or Holds()
     agent = registry.create(AGENTS, ws.config.agent, "agent")
     agent.preflight()
-    llm = holds.around_review(registry.create(LLMS, ws.config.supervisor, "supervisor"))
+    model = registry.create(LLMS, ws.config.supervisor, "supervisor")
+    if on_text is not None and isinstance(model, Streams):
+        model.on_text = on_text
+    llm = holds.around_review(model)
     llm.preflight()
     trust = ws.config.supervisor.trust
     trust = llm.default_trust if trust is None else trust
+    if isinstance(agent, JudgesCommandsWithAModel) and trust >= TRUSTED_REVIEW:
+        agent.use_risk_model(llm)  # commands no rule covers get a trusted model's risk call (arbiter.py)
     limits = ws.config.limits
     return Orchestrator(
         store=ws.store,
@@ -130,4 +145,5 @@ def build_orchestrator(
         reporter=reporter,
         keep_interrupted=ws.config.on_interrupt == "keep",
         holds=holds,
+        prompts=PromptWriter(ws.path, llm if ws.config.supervisor.draft else None, trust=trust),
     )

@@ -69,10 +69,14 @@ def test_ordinary_commands_inside_are_allowed(guard: ToolGuard, command: str) ->
     assert guard.check("Bash", {"command": command}).allowed
 
 
-def test_deny_list_is_configurable(tmp_path: Path) -> None:
-    guard = ToolGuard(tmp_path, deny_commands=[r"\bpip\s+install\b"])
-    assert not guard.check("Bash", {"command": "pip install requests"}).allowed
-    assert guard.check("Bash", {"command": "sudo ls"}).allowed
+def test_deny_commands_add_the_users_own_patterns(tmp_path: Path) -> None:
+    """The built-in regex list became the arbiter's classes (`sudo` is `system`, denied whatever the
+    patterns): `deny_commands` now adds patterns on top, it no longer replaces a default list."""
+    guard = ToolGuard(tmp_path, deny_commands=[r"\bmake\s+deploy\b"])
+    decision = guard.check("Bash", {"command": "make test && make deploy"})
+    assert not decision.allowed and decision.category == "deny_list"
+    assert guard.check("Bash", {"command": "make test"}).allowed
+    assert not guard.check("Bash", {"command": "sudo ls"}).allowed
 
 
 def test_reads_are_not_guarded(guard: ToolGuard) -> None:

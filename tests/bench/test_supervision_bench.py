@@ -93,10 +93,11 @@ def test_a_trusted_supervisors_acceptance_check_stops_a_hard_mutant(tmp_path: Pa
     assert correct is not None and fly.hard, "the problem keeps a hard mutant"
     wrong = Case(fly.problem, "wrong", True, fly.hard[0].source, correct.message, tests=correct.tests, doctests=True)
     approve = {"approve": True, "score": 9, "reasons": ["matches the task"]}
+    brief = {"criteria": ["the weight must be at most w"], "read_first": [], "do_not_touch": []}
 
     ran = []
     for case in (correct, wrong):
-        with ScriptedOllamaServer([{"checks": [FLY_CHECK]}, approve]) as server:
+        with ScriptedOllamaServer([brief, {"checks": [FLY_CHECK]}, approve]) as server:
             config = tmp_path / f"{case.kind}-supervisor.yaml"
             section = {"name": "ollama", "trust": 0.8, "options": {"host": server.url, "model": MODEL}}
             config.write_text(yaml.safe_dump({"supervisor": section}))

@@ -26,6 +26,8 @@ WEAK_TESTS = "from calc import mul\n\n\ndef test_mul():\n    assert mul(2, 2) ==
 TASK = "Implement mul(a, b) in calc.py: it returns the product of a and b."
 PRODUCTS = {"name": "products", "source": "from calc import mul\n\nassert mul(3, 4) == 12, mul(3, 4)\n"}
 APPROVE = {"approve": True, "score": 9, "reasons": ["does the task"]}
+BRIEF = {"criteria": ["mul(3, 4) returns 12"], "read_first": ["calc.py"], "do_not_touch": ["tests/test_calc.py"]}
+RETRY_BRIEF = {"what_was_wrong": ["mul adds"], "next_steps": ["multiply a by b"]}
 
 
 def implement(calc: Path, body: str, say: str) -> list[Turn]:
@@ -47,7 +49,8 @@ def test_a_check_from_the_task_sends_a_wrong_mul_back_and_confirms_the_fix(
     calc: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scripted([*implement(calc, "return a + b", "Implemented mul."), *implement(calc, "return a * b", "Fixed mul.")])
-    with ScriptedOllamaServer([{"checks": [PRODUCTS]}, {"checks": [PRODUCTS]}, APPROVE]) as supervisor:
+    answers: list[dict[str, Any]] = [BRIEF, {"checks": [PRODUCTS]}, RETRY_BRIEF, {"checks": [PRODUCTS]}, APPROVE]
+    with ScriptedOllamaServer(answers) as supervisor:
         monkeypatch.setenv("OVERSEER_SUPERVISOR__NAME", "ollama")
         monkeypatch.setenv("OVERSEER_SUPERVISOR__OPTIONS__HOST", supervisor.url)
         ran = overseer("do", "--json", "-w", str(calc), TASK)
@@ -68,5 +71,12 @@ def test_a_check_from_the_task_sends_a_wrong_mul_back_and_confirms_the_fix(
         "AssertionError: 7",
     )
     chats = [body["format"]["required"] for body in supervisor.requests if "messages" in body]
-    assert chats == [["checks"], ["checks"], ["approve", "score", "reasons"]]  # no review of the blocked attempt
+    # the first brief, the checks, the retry's brief, the checks again, one review (none of the blocked attempt)
+    assert chats == [
+        ["criteria", "read_first", "do_not_touch"],
+        ["checks"],
+        ["what_was_wrong", "next_steps"],
+        ["checks"],
+        ["approve", "score", "reasons"],
+    ]
     assert "return a * b" in (calc / "calc.py").read_text()

@@ -91,6 +91,19 @@ def test_a_file_that_is_not_a_model_is_a_config_error(tmp_path: Path) -> None:
     assert caught.value.context["path"] == bogus
 
 
+def test_warming_evaluates_the_system_prompt_ahead_of_the_question_and_never_loads_the_model() -> None:
+    cold = EmbeddedLLM()
+    cold.warm("You review.")  # not loaded: loading belongs to preflight, on the caller's thread
+    assert cold._llama is None
+    llm = EmbeddedLLM()
+    llm.preflight()
+    system = "You review a coding agent's work. Answer in JSON."
+    llm.warm(system)
+    assert llm._llama is not None and llm._llama.n_tokens > llm.tokenizer().count(system)
+    answer = llm.complete_json(system, "Is 2 + 2 = 4?", {"type": "object", "properties": {"yes": {"type": "boolean"}}})
+    assert isinstance(answer, dict)
+
+
 def test_the_default_model_is_the_packaged_gguf_found_without_importing_heavy_modules() -> None:
     assert default_model_path().is_file()
     assert default_model_path().suffix == ".gguf"

@@ -113,8 +113,10 @@ def judge(attempt: Evidence, config: GatesConfig | None = None, baseline: Baseli
 
 
 def first_gates(**overrides: object) -> GatesConfig:
-    """The syntax and tests gates only: coverage, examples and lint have their own test modules."""
-    return GatesConfig.model_validate({"coverage": False, "examples": False, "lint": False, **overrides})
+    """The syntax and tests gates only: fail-first, coverage, examples and lint have their own test modules."""
+    return GatesConfig.model_validate(
+        {"fail_first": False, "coverage": False, "examples": False, "lint": False, **overrides}
+    )
 
 
 def only_tests(**overrides: object) -> GatesConfig:

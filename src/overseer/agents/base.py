@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from overseer.domain import AgentResult
+from overseer.llm.base import LLM
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class AgentRequest:
 
 @dataclass(frozen=True)
 class AgentEvent:
-    """One thing the agent did. `kind` is one of: session, text, tool_call, tool_result, result."""
+    """One thing the agent did. `kind` is one of: session, text, tool_call, tool_result, result, and
+    report (the agent's honest way out, agents/honesty.py)."""
 
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -41,3 +43,10 @@ class Agent(Protocol):
         """Raise ConfigError now if the agent cannot start (binary missing...)."""
 
     async def run(self, request: AgentRequest, emit: EventSink) -> AgentResult: ...
+
+
+@runtime_checkable
+class JudgesCommandsWithAModel(Protocol):
+    """An agent whose permission arbiter can ask the supervisor model about commands no rule covers."""
+
+    def use_risk_model(self, llm: LLM) -> None: ...

@@ -10,6 +10,7 @@ when the run ends.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -33,8 +34,10 @@ from claude_agent_sdk import (
 from claude_agent_sdk.types import HookContext, HookInput, PreToolUseHookSpecificOutput, SyncHookJSONOutput
 from pydantic import BaseModel, ConfigDict, Field
 
+from overseer.agents.arbiter import Arbiter, CommandPolicy, CommandRisk
 from overseer.agents.base import AgentEvent, AgentRequest, EventSink
-from overseer.agents.guard import DEFAULT_DENY_COMMANDS, ToolGuard
+from overseer.agents.guard import GuardDecision, ToolGuard
+from overseer.agents.honesty import SERVER, TOOL_NAMES, all_reports, honesty_server, report_event
 from overseer.agents.lifeline import tied_to_parent
 from overseer.agents.sandbox import (
     DEFAULT_READABLE,
@@ -44,8 +47,9 @@ from overseer.agents.sandbox import (
     claude_settings,
     sandbox_event,
 )
-from overseer.domain import AgentResult, ToolCall
+from overseer.domain import AgentReport, AgentResult, ToolCall
 from overseer.errors import AgentError, ConfigError
+from overseer.llm.base import LLM
 from overseer.text import clip
 from overseer.workspace.files import STATE_DIR
 
@@ -59,7 +63,8 @@ class ClaudeCodeConfig(BaseModel):
     cli_path: Path | None = None  # None: the CLI bundled with claude-agent-sdk
     model: str | None = None  # None: Claude Code's own default
     max_turns: int = Field(default=40, ge=1)
-    deny_commands: list[str] = Field(default_factory=lambda: list(DEFAULT_DENY_COMMANDS))
+    deny_commands: list[str] = Field(default_factory=list)  # the user's own patterns, on top of `commands`
+    commands: CommandPolicy = Field(default_factory=CommandPolicy)  # the permission arbiter's policy per class
     env: dict[str, str] = Field(default_factory=dict)  # merged over the inherited environment
     # Bash runs in Claude Code's OS sandbox; `off` (an explicit opt-out) lets it run unconfined.
     sandbox: bool = True
@@ -79,6 +84,11 @@ class ClaudeCodeAgent:
 
     def __init__(self, config: ClaudeCodeConfig) -> None:
         self.config = config
+        self.risk: CommandRisk | None = None
+
+    def use_risk_model(self, llm: LLM) -> None:
+        """Let a trusted supervisor model judge commands no rule covers (runtime.py gives it)."""
+        self.risk = CommandRisk(llm)
 
     @property
     def cli_path(self) -> Path:
@@ -112,7 +122,9 @@ class ClaudeCodeAgent:
         with tempfile.TemporaryDirectory(prefix="overseer-attempt-", ignore_cleanup_errors=True) as temp:
             boundary = self.boundary(request.workspace, Path.home(), Path(temp))
             emit(AgentEvent("sandbox", sandbox_event(boundary, sandboxed=self.config.sandbox)))
-            run = _Run(ToolGuard(request.workspace, self.config.deny_commands, boundary=boundary), emit)
+            arbiter = Arbiter(self.config.commands, sandboxed=self.config.sandbox, risk=self.risk)
+            guard = ToolGuard(request.workspace, self.config.deny_commands, boundary=boundary, arbiter=arbiter)
+            run = _Run(guard, emit)
             await self._converse(request, run, boundary)
         return run.finish()
 
@@ -153,6 +165,8 @@ class ClaudeCodeAgent:
             max_turns=self.config.max_turns,
             permission_mode="default",  # the hook below decides every call; nothing is bypassed
             hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[run.pre_tool_use], on_failure="block")]},
+            mcp_servers={SERVER: honesty_server(run.report)},  # the agent's honest way out (honesty.py)
+            allowed_tools=list(TOOL_NAMES),
             settings=json.dumps(claude_settings(boundary, sandboxed=self.config.sandbox)),
             add_dirs=[temp],  # a working directory, so the CLI lets its file tools write there too
             # The CLI keeps its per-user temp dir (the sandboxed commands' TMPDIR) under CLAUDE_CODE_TMPDIR.
@@ -172,13 +186,23 @@ class _Run:
         self.result: ResultMessage | None = None
         self.errors: list[str] = []
         self.stderr: list[str] = []
+        self.reports: list[AgentReport] = []
+
+    def report(self, report: AgentReport) -> None:
+        """A report through overseer's own tools: kept for the judge, and an event for the store."""
+        self.reports.append(report)
+        self.emit(report_event(report))
 
     async def pre_tool_use(self, data: HookInput, tool_use_id: str | None, context: HookContext) -> SyncHookJSONOutput:
         if data["hook_event_name"] != "PreToolUse":  # registered for PreToolUse only; narrows the type
             return {}
         name, tool_input = data["tool_name"], dict(data["tool_input"])
-        decision = self.guard.check(name, tool_input)
-        call = ToolCall(tool_use_id or "", name, tool_input, decision.allowed, decision.reason)
+        # overseer's own tools only record a report: the guard has nothing to judge in them
+        if name in TOOL_NAMES:
+            decision = GuardDecision(True)
+        else:  # off the event loop: the arbiter may wait for the supervisor model
+            decision = await asyncio.to_thread(self.guard.check, name, tool_input)
+        call = ToolCall(tool_use_id or "", name, tool_input, decision.allowed, decision.reason, decision.category)
         self.calls.append(call)
         self.emit(
             AgentEvent(
@@ -189,6 +213,7 @@ class _Run:
                     "input": tool_input,
                     "allowed": call.allowed,
                     "reason": call.reason,
+                    "category": call.category,
                 },
             )
         )
@@ -257,7 +282,15 @@ class _Run:
             num_turns=result.num_turns,
             cost_usd=result.total_cost_usd,
             tool_calls=tuple(self.calls),
+            reports=self._all_reports(text),
         )
+
+    def _all_reports(self, text: str) -> tuple[AgentReport, ...]:
+        """The tools' reports and those the final text writes as lines (recorded as events here)."""
+        reports = all_reports(self.reports, text)
+        for written in (report for report in reports if report not in self.reports):
+            self.emit(report_event(written))
+        return reports
 
     def stderr_tail(self) -> str:
         return " | ".join(line.strip() for line in self.stderr[-5:] if line.strip())

@@ -88,6 +88,10 @@ def _line(entry: dict[str, Any]) -> str:
     if kind == "tool_call":
         mark = "" if entry["allowed"] else f"[red]refused[/] ({escape(_clip(entry['reason']))}) "
         return f"  {_time(entry['at'])}  {mark}{entry['tool']} {escape(_clip(entry['target']))}"
+    if kind == "prompt":
+        who = "the supervisor" if entry["source"] == "supervisor" else "the templates"
+        note = f": {escape(_clip(entry['note']))}" if entry["note"] else ""
+        return f"  prompt    written by {who} ({entry['template']}){note}"
     if kind == "file_change":
         return f"  changed   {entry['kind']} {escape(entry['path'])}"
     if kind == "finding":

@@ -32,8 +32,22 @@ class ConsoleReporter:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self._streaming = False  # a supervisor answer is being printed, its line still open
+
+    def supervisor_text(self, piece: str) -> None:
+        """A piece of the supervisor model's answer as it comes (network providers stream), dimmed."""
+        if not self._streaming:
+            self.console.print("  supervisor: ", end="", style="dim")
+            self._streaming = True
+        self.console.print(piece.replace("\n", " "), end="", style="dim", markup=False, highlight=False)
+
+    def _end_stream(self) -> None:
+        if self._streaming:
+            self.console.print()
+            self._streaming = False
 
     def attempt_started(self, task: Task, number: int) -> None:
+        self._end_stream()
         self.console.print(f"[bold]task {task.id}[/] attempt {number}: the agent is working...")
 
     def _sandbox_line(self, event: AgentEvent) -> None:
@@ -45,16 +59,20 @@ class ConsoleReporter:
             self.console.print(f"  [red]sandbox: OFF[/] ({escape(str(event.data.get('reason', '')))})")
 
     def agent_event(self, event: AgentEvent) -> None:
+        self._end_stream()
         if event.kind == "sandbox":
             self._sandbox_line(event)
         elif event.kind == "tool_call":
             target = event.data["input"].get("file_path") or event.data["input"].get("command", "")
             mark = "->" if event.data["allowed"] else "[red]refused[/]"
             self.console.print(f"  {mark} {event.data['tool']} {escape(str(target))[:100]}")
+        elif event.kind == "report":  # the agent's honest way out (agents/honesty.py)
+            self.console.print(f"  [yellow]{event.data['kind']}:[/] {escape(str(event.data.get('text', '')))[:160]}")
         elif event.kind == "result" and event.data.get("is_error"):
             self.console.print(f"  [red]agent error:[/] {escape(str(event.data.get('text', '')))[:160]}")
 
     def attempt_judged(self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None) -> None:
+        self._end_stream()
         if verdict is None or outcome is None:
             return
         self.console.print(f"  judged: [bold]{outcome.decision.value}[/] (confidence {verdict.confidence:.2f})")
@@ -90,11 +108,24 @@ def render_task(console: Console, summary: dict[str, Any]) -> None:
     if summary["history"]:
         console.print(_attempts_table(summary["history"]))
         _print_claims(console, summary["history"][-1])
+        _print_fail_first(console, summary["history"][-1])
         console.print("sandbox: " + _sandboxes(summary["history"]))
+        _print_refused(console, summary["history"])
     if summary["files_changed"]:
         console.print("files changed: " + ", ".join(summary["files_changed"]))
     if summary["error"]:
         console.print(f"[yellow]why:[/] {escape(summary['error'])}")
+
+
+def _print_refused(console: Console, history: list[dict[str, Any]]) -> None:
+    """Every tool call the guard refused, with the permission arbiter's class and reason."""
+    for attempt in history:
+        for call in attempt.get("refused") or []:
+            category = f" [{call['category']}]" if call["category"] else ""
+            console.print(
+                f"attempt {attempt['number']}, [red]refused[/]{escape(category)} {call['tool']} "
+                f"{escape(call['target'][:100])}: {escape(call['reason'])}"
+            )
 
 
 def _print_claims(console: Console, attempt: dict[str, Any]) -> None:
@@ -105,6 +136,16 @@ def _print_claims(console: Console, attempt: dict[str, Any]) -> None:
             f"attempt {attempt['number']}, {claim['kind']} claim [{style}]{claim['status']}[/]: "
             f"{escape(claim['text'])}{detail}"
         )
+
+
+def _print_fail_first(console: Console, attempt: dict[str, Any]) -> None:
+    """Each test the attempt wrote, run on the code before it: one that passes there tests nothing new."""
+    gate = next((g for g in attempt.get("gates", []) if g.get("name") == "fail_first"), None)
+    for test, check in ((gate or {}).get("details") or {}).get("tests", {}).items():
+        before, reason = check.get("before", ""), check.get("reason", "")
+        verdict = "[yellow]passes[/]" if before in ("passed", "xpassed") else "[green]fails[/]"
+        why = f" ({escape(before)}: {escape(reason)})" if reason else f" ({escape(before)})"
+        console.print(f"attempt {attempt['number']}, test {escape(test)} {verdict} without the change{why}")
 
 
 def _attempts_table(history: list[dict[str, Any]]) -> Table:

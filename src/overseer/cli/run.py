@@ -14,17 +14,16 @@ from overseer.domain import TaskStatus
 from overseer.errors import ConfigError
 
 if TYPE_CHECKING:
-    from overseer.orchestrator import Orchestrator, Reporter
+    from overseer.orchestrator import Orchestrator
     from overseer.runtime import Workspace
 
 # The database, the agent SDK and llama.cpp are imported inside the commands that use them:
 # `overseer --help` must not pay for them (see docs/benchmarks.md).
 
 
-def _reporter(json_output: bool) -> Reporter:
-    from overseer.orchestrator import SilentReporter
-
-    return SilentReporter() if json_output else ConsoleReporter(stderr())
+def _reporter(json_output: bool) -> ConsoleReporter | None:
+    """Progress on stderr for people; none for --json, whose reader wants stdout alone."""
+    return None if json_output else ConsoleReporter(stderr())
 
 
 def _orchestrator(ws: Workspace, json_output: bool) -> Orchestrator:
@@ -36,7 +35,9 @@ def _orchestrator(ws: Workspace, json_output: bool) -> Orchestrator:
         holds = Holds.from_environ(os.environ)  # a test hook; unset for users
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    return build_orchestrator(ws, Registry.from_entry_points(), _reporter(json_output), holds)
+    reporter = _reporter(json_output)
+    on_text = reporter.supervisor_text if reporter else None  # the supervisor's answers, as they come
+    return build_orchestrator(ws, Registry.from_entry_points(), reporter, holds, on_text=on_text)
 
 
 def run(

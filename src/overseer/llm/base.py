@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from overseer.errors import SupervisorError
 from overseer.llm.tokens import TokenCounter
@@ -72,6 +72,17 @@ class LLM(Protocol):
     def tokenizer(self) -> TokenCounter:
         """This model's token counter, to budget prompts against its context; exact where it can be."""
         ...
+
+
+@runtime_checkable
+class Warms(Protocol):
+    """A model that can get ready ahead of a question: load itself, evaluate the prompt's fixed prefix.
+
+    The judge calls `warm` on a thread while the agent works, so the first review does not pay for
+    a cold model. Best effort: it never raises; a real failure shows in the question that follows.
+    """
+
+    def warm(self, system: str) -> None: ...
 
 
 def parse_json_object(content: str, *, who: str, cut_off: bool = False, **context: Any) -> dict[str, Any]:

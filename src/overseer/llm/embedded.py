@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from overseer.errors import ConfigError, SupervisorError
 from overseer.llm.base import Window, parse_json_object
-from overseer.llm.tokens import GGUFVocab, TokenCounter
+from overseer.llm.tokens import GGUFVocab, TokenCounter, route_llama_logs
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -47,6 +47,10 @@ class EmbeddedConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0)
     seed: int = 0
     n_threads: int | None = Field(default=None, gt=0)  # None: llama.cpp picks
+    # Model states kept in memory, keyed by their prompt: a question that starts like an earlier one
+    # (the same system prompt and task) skips evaluating that prefix again. 0 turns it off; llama.cpp
+    # then reuses only the previous question's prefix. `make bench` measures both.
+    prompt_cache_mib: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _leaves_room_for_a_prompt(self) -> EmbeddedConfig:
@@ -91,9 +95,27 @@ class EmbeddedLLM:
         return self.config.model_path or default_model_path()
 
     def preflight(self) -> None:
-        """Load the model now (a fraction of a second), so a bad file fails before any agent runs."""
+        """Load the model now (a fraction of a second), so a bad file fails before any agent runs.
+
+        On the calling thread, and not while the agent works: llama-cpp-python points the process's
+        stdout and stderr at /dev/null while it loads, which would swallow the console's output."""
         with self._lock:
             self._model()
+            self.tokenizer().count("")  # the vocabulary too (loaded the same way): prompts are counted first
+
+    def warm(self, system: str) -> None:
+        """Evaluate a question's prefix under `system`: llama.cpp keeps it, so the question that follows
+        evaluates only what differs. A model not loaded yet is left alone (see `preflight`)."""
+        messages: list[ChatCompletionRequestMessage] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": ""},
+        ]
+        try:
+            with self._lock:
+                if self._llama is not None:
+                    self._llama.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+        except Exception:  # best effort: the question itself reports what is wrong
+            logger.warning("warming the supervisor model %s failed", self.model_path, exc_info=True)
 
     def complete_json(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -141,9 +163,12 @@ class EmbeddedLLM:
         if not path.is_file():
             raise ConfigError("supervisor model file not found", path=path, hint=_MODEL_HINT)
         from llama_cpp import Llama  # imported late: it loads the native library
+        from llama_cpp.llama_cache import LlamaRAMCache
+
+        route_llama_logs()
 
         try:
-            return Llama(
+            llama = Llama(
                 model_path=str(path),
                 n_ctx=self.config.n_ctx,
                 seed=self.config.seed,
@@ -152,6 +177,9 @@ class EmbeddedLLM:
             )
         except Exception as exc:  # a file that is not a GGUF model is a configuration mistake
             raise ConfigError("supervisor model could not be loaded", path=path, hint=_MODEL_HINT) from exc
+        if self.config.prompt_cache_mib:
+            llama.set_cache(LlamaRAMCache(capacity_bytes=self.config.prompt_cache_mib * 2**20))
+        return llama
 
     def _fit(self, llama: Llama, system: str, user: str) -> str:
         """Shorten `user` so the prompt and a full answer fit the context, cutting its middle:

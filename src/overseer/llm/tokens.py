@@ -12,10 +12,12 @@ Counts are for pieces of a prompt that a chat template assembles, so no BOS toke
 
 from __future__ import annotations
 
+import ctypes
 import json
+import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from overseer.errors import ConfigError, SupervisorError
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 CHARS_PER_TOKEN = 4  # English prose and code average 3.5-4.5 characters a token across common vocabularies
 _OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 _OLLAMA_REGISTRY = "registry.ollama.ai"
+logger = logging.getLogger(__name__)
+_llama_log: Any = None  # the callback handed to llama.cpp, kept alive here
 
 
 class TokenCounter(Protocol):
@@ -82,11 +86,33 @@ class GGUFVocab:
                 raise ConfigError("supervisor model file not found", path=self.path, hint=self._hint)
             from llama_cpp import Llama  # imported late: it loads the native library
 
+            route_llama_logs()
             try:  # llama-cpp-python always makes a context; the smallest one costs nothing
                 self._llama = Llama(model_path=str(self.path), vocab_only=True, n_ctx=16, n_batch=16, verbose=False)
             except Exception as exc:  # not a GGUF file: llama-cpp-python raises ValueError or RuntimeError
                 raise ConfigError("not a GGUF model file", path=self.path, hint=self._hint) from exc
         return self._llama
+
+
+def route_llama_logs() -> None:
+    """Send llama.cpp's own messages to overseer's log, not to the console.
+
+    llama-cpp-python prints them to `sys.stderr` from a C callback, whatever thread is running and
+    whatever stderr is by then (a closed one at exit), errors that are not errors included (loading
+    a vocabulary alone says the context overflows "n_ctx_train (0)"). overseer reports real failures
+    itself, from the exceptions llama-cpp-python raises; its log keeps llama.cpp's words at debug.
+    """
+    global _llama_log
+    if _llama_log is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        logger.debug("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
+
+    llama_cpp.llama_log_set(log, ctypes.c_void_p(0))
+    _llama_log = log
 
 
 def ollama_blob(models_dir: Path, model: str) -> Path | None:

@@ -23,7 +23,17 @@ from typing import Protocol
 from overseer import log
 from overseer.agents.base import Agent, AgentEvent, AgentRequest
 from overseer.config import Limits
-from overseer.domain import AgentResult, AttemptStatus, Decision, Evidence, FileChange, Outcome, TaskStatus, Verdict
+from overseer.domain import (
+    AgentResult,
+    AttemptStatus,
+    Decision,
+    Evidence,
+    FileChange,
+    Outcome,
+    Route,
+    TaskStatus,
+    Verdict,
+)
 from overseer.errors import AgentError
 from overseer.orchestrator.holds import Holds
 from overseer.orchestrator.lease import Heartbeat, RunnerId, WorkspaceLock, lease_until
@@ -33,10 +43,9 @@ from overseer.schedule import plan
 from overseer.state.models import Task
 from overseer.state.store import Store
 from overseer.state.writer import EventWriter
-from overseer.supervise.context import workspace_files
 from overseer.supervise.decide import DecisionEngine
+from overseer.supervise.draft import Prompt, PromptWriter
 from overseer.supervise.judge import Judge
-from overseer.supervise.prompts import render
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.files import STATE_DIR
 from overseer.workspace.outside import OutsideWatch
@@ -99,6 +108,7 @@ class Orchestrator:
         keep_interrupted: bool = False,
         holds: Holds | None = None,
         runner: RunnerId | None = None,
+        prompts: PromptWriter | None = None,
     ) -> None:
         self.store = store
         self.project_id = project_id
@@ -109,6 +119,7 @@ class Orchestrator:
         self.limits = limits
         self.reporter = reporter or SilentReporter()
         self.holds = holds or Holds()
+        self.prompts = prompts or PromptWriter(workspace)
         self.owner = str(runner or RunnerId.current())
         self.checkpoints = Checkpoints(workspace)
         self.recovery = Recovery(store, self.checkpoints, self.owner, restore=not keep_interrupted)
@@ -160,13 +171,13 @@ class Orchestrator:
             task = self.store.get_task(task_id)
             if outcome.decision is Decision.RETRY:
                 self.holds.reach("next_attempt")
-                prompt = render("retry.j2", self.workspace, feedback=outcome.feedback, guidance="")
+                prompt = self._retry_prompt(task, outcome.feedback)
                 continue
             status = SETTLED[outcome.decision]
             self.store.release_task(task_id, self.owner, status, brief=outcome.brief or None)
             return status
 
-    def _first_prompt(self, task: Task) -> str:
+    def _first_prompt(self, task: Task) -> Prompt:
         """A new conversation gets the whole task; a continued one what it has not heard yet: that
         overseer was stopped, the retry feedback still pending, or that a human asks for more."""
         if task.session_id:
@@ -179,15 +190,22 @@ class Orchestrator:
                 feedback = _CARRY_ON if stopped else ""
             if feedback:
                 text = "\n\n".join(part for part in (stopped, feedback) if part)
-                return render("retry.j2", self.workspace, feedback=text, guidance=task.guidance or "")
-        return render(
-            "task.j2",
-            self.workspace,
-            task=task.text,
-            workspace=self.workspace,
-            files=workspace_files(self.workspace),
-            guidance=task.guidance or "",
-        )
+                return self._retry_prompt(task, text, guidance=task.guidance or "")
+        return self.prompts.first(task.text, guidance=task.guidance or "", history=self._history(task.id))
+
+    def _retry_prompt(self, task: Task, feedback: str, guidance: str = "") -> Prompt:
+        last = self.store.attempts(task.id)[-1] if self.prompts.drafting else None
+        after = last.checkpoint_after if last else None
+        diff = self.checkpoints.diff(last.checkpoint_before, after) if last and after else ""
+        history = self._history(task.id)
+        return self.prompts.retry(task.text, feedback, guidance=guidance, diff=diff, history=history)
+
+    def _history(self, task_id: int) -> list[list[str]]:
+        """What went wrong in each earlier attempt, in the agent's terms; read only when the supervisor drafts."""
+        if not self.prompts.drafting:
+            return []
+        attempts = self.store.attempts(task_id)
+        return [[f.message for f in self.store.findings(a.id) if f.route is Route.AGENT] for a in attempts]
 
     def _interruption_note(self, task_id: int) -> str:
         attempts = self.store.attempts(task_id)
@@ -200,21 +218,22 @@ class Orchestrator:
         attempts = self.store.attempts(task_id)
         return attempts[-1].number + 1 if attempts else 1
 
-    def _attempt(self, task: Task, number: int, prompt: str) -> Outcome:
+    def _attempt(self, task: Task, number: int, prompt: Prompt) -> Outcome:
         with log.context(task=task.id, attempt=number):  # every record logged inside says whose it is
             return self._tagged_attempt(task, number, prompt)
 
-    def _tagged_attempt(self, task: Task, number: int, prompt: str) -> Outcome:
+    def _tagged_attempt(self, task: Task, number: int, prompt: Prompt) -> Outcome:
         record = _AttemptRecord()
         before = self.checkpoints.snapshot(f"task {task.id} attempt {number}: before")
-        attempt = self.store.start_attempt(task.id, number=number, prompt=prompt, checkpoint_before=before)
+        attempt = self.store.start_attempt(task.id, number=number, prompt=prompt.text, checkpoint_before=before)
+        self.store.add_event(attempt.id, "prompt", prompt.record())
         self.judge.prepare(self.workspace, before)
         self.reporter.attempt_started(task, number)
         try:
             self.holds.reach("agent")
             with EventWriter(self.store) as writer:
                 follow = Follow(writer, attempt.id, task.id, number, self.reporter)
-                self._run_and_judge(task, number, prompt, before, record, follow)
+                self._run_and_judge(task, number, prompt.text, before, record, follow)
         except AgentError as exc:  # the agent could not run at all: the task fails, loudly
             record.error = str(exc)
             self._finish(attempt.id, record)
@@ -254,6 +273,7 @@ class Orchestrator:
             timed_out=ran.timed_out,
             checkpoint_before=before,
             checkpoint_after=record.checkpoint_after,
+            task_checkpoint=self.store.attempts(task.id)[0].checkpoint_before,  # this one is stored already
             outside_links=tuple((link.path, link.target) for link in outside.links),
             outside_files=tuple((str(file.path), file.kind) for file in outside.files),
             outside_unchecked=tuple(str(root) for root in outside.truncated),

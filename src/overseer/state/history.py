@@ -109,7 +109,11 @@ def checkpoint_owners(session: Session, project_id: int) -> dict[str, Checkpoint
 
 
 def _attempt_entries(session: Session, ids: Sequence[int]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(attempt id, entry) for each tool call, file change, finding and decision, kind after kind."""
+    """(attempt id, entry) for the prompt's author, each tool call, file change, finding and decision,
+    kind after kind."""
+    prompts = select(Event.attempt_id, Event.data).where(Event.attempt_id.in_(ids), Event.kind == "prompt")
+    for attempt_id, data in session.execute(prompts):  # who wrote it; the text is the attempt's
+        yield attempt_id, {"type": "prompt", **{key: data.get(key) for key in ("source", "template", "note", "draft")}}
     calls = (
         select(Event.attempt_id, Event.at, Event.data)
         .where(Event.attempt_id.in_(ids), Event.kind == "tool_call")
@@ -138,6 +142,7 @@ def _attempt(attempt: Attempt) -> dict[str, Any]:
         "cost_usd": attempt.cost_usd,
         "checkpoint_before": attempt.checkpoint_before,
         "checkpoint_after": attempt.checkpoint_after,
+        "prompt": attempt.prompt,
     }
 
 
@@ -150,6 +155,7 @@ def _tool_call(at: datetime, data: Mapping[str, Any]) -> dict[str, Any]:
         "tool": data.get("tool", ""),
         "target": str(target),
         "allowed": data.get("allowed", True),
+        "category": data.get("category") or "",  # the permission arbiter's class (agents/shell.py)
         "reason": data.get("reason") or "",
     }
 

@@ -2,7 +2,8 @@
 
 Read top to bottom, first match wins:
 
-1. the agent asked a question                        -> clarify
+1. the agent asked a question, or reported a test that
+   contradicts the spec and the check did not refute it -> clarify (a conflict with both sides)
 2. a blocking finding only a human can settle        -> escalate, with the brief
 3. a blocking finding that is overseer's own failure -> escalate, as overseer's problem (the agent
                                                         never hears of it)
@@ -24,6 +25,9 @@ from collections.abc import Mapping, Sequence
 from overseer.domain import Decision, Finding, Outcome, Route, Severity, Verdict
 from overseer.supervise.prompts import render
 
+# What only the user can answer: the agent's question, and a conflict of the tests with the spec.
+CLARIFY = frozenset({"agent_question", "conflict_confirmed", "conflict_unchecked"})
+
 
 class DecisionEngine:
     def __init__(self, *, proceed_threshold: float, max_attempts: int, stop_unverified: bool = True) -> None:
@@ -35,9 +39,9 @@ class DecisionEngine:
         """`attempts_used` counts this attempt within the current budget; `previous` is the last
         attempt's `Verdict.signature`, if there was one in this budget."""
         blocking = verdict.blocking
-        question = next((f for f in blocking if f.code == "agent_question"), None)
-        if question is not None:
-            return Outcome(Decision.CLARIFY, brief=question.message, reasons=(question.message,))
+        if questions := tuple(f for f in blocking if f.code in CLARIFY):
+            reasons = tuple(f.message for f in questions)
+            return Outcome(Decision.CLARIFY, brief="\n\n".join(reasons), reasons=reasons)
         if human := _routed(blocking, Route.HUMAN):
             return _escalate("a person must decide: ", human)
         if own := _routed(blocking, Route.OVERSEER):

@@ -43,6 +43,8 @@ FEATURES: dict[str, Feature] = {
     "examples_refuted": Feature("1 if an example gave another result", -1.0),
     "acceptance_confirmed": Feature("1 if acceptance checks passed that fail on the code before the attempt", 0.5),
     "acceptance_refuted": Feature("1 if an acceptance check written from the task failed", -1.0),
+    "tests_fail_first": Feature("1 if tests the attempt wrote fail on the code before it: they test the change", 0.4),
+    "vacuous_tests": Feature("1 if the attempt changed code and all the tests it wrote pass without it", -1.0),
     "verified": Feature("1 if a check overseer ran confirmed the work (Verdict.verified)", 1.3),
     "uncovered_ratio": Feature("share of the changed lines no test executes (1 when only a finding says so)", -0.8),
     "lint_problems": Feature("1 if the project's linters report new problems on changed lines", -0.3),
@@ -64,6 +66,7 @@ _CODE_FEATURES: dict[str, str] = {
     "regression": "regressions",
     "example_refuted": "examples_refuted",
     "acceptance_failed": "acceptance_refuted",
+    "vacuous_test": "vacuous_tests",
     "lint_problems": "lint_problems",
     "agent_reported_failure": "confessed",
     "tests_weakened": "tampered",
@@ -79,7 +82,7 @@ _CODE_FEATURES: dict[str, str] = {
     "claim_without_change": "no_change",
     "uncovered_changes": "uncovered_ratio",
 }
-_KNOWN_GATES = {"tests", "examples", "acceptance", "coverage", "lint", "syntax"}
+_KNOWN_GATES = {"tests", "fail_first", "examples", "acceptance", "coverage", "lint", "syntax"}
 
 
 def features(
@@ -123,6 +126,8 @@ def _gate_features(applied: Mapping[str, GateResult], seen: Mapping[str, float])
     if acceptance := applied.get("acceptance"):  # a check that passes before too is neither
         values["acceptance_confirmed"] = float(acceptance.passed is True)
         values["acceptance_refuted"] = max(seen["acceptance_refuted"], float(acceptance.passed is False))
+    if fail_first := applied.get("fail_first"):
+        values["tests_fail_first"] = float(_size(fail_first.details.get("fail_first")) > 0)
     if coverage := applied.get("coverage"):  # the gate's own ratio is finer than the finding's 1
         values["uncovered_ratio"] = _uncovered_ratio(coverage) or seen["uncovered_ratio"]
     if lint := applied.get("lint"):

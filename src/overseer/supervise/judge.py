@@ -1,8 +1,9 @@
 """The judge: runs the stages in order over one Evidence record and returns one Verdict.
 
-validation -> quality gates -> claims against the gates -> acceptance checks -> LLM review ->
-confidence. Each stage adds findings; none reaches back. The policy table then classifies every
-finding (severity, route), the user's overrides included. The acceptance checks and the review are
+validation -> quality gates -> claims against the gates, and the conflicts the agent reported
+between the tests and the spec -> acceptance checks -> LLM review -> confidence. Each stage adds
+findings; none reaches back. The policy table then classifies every finding (severity, route), the
+user's overrides included. The acceptance checks and the review are
 skipped when a blocking finding already decides the attempt: a model cannot rescue it, and skipping
 the model saves seconds on every failed attempt.
 
@@ -27,6 +28,7 @@ from overseer.supervise.baseline import Baseline, Baselines
 from overseer.supervise.calibration import Calibration
 from overseer.supervise.claims import read_claims
 from overseer.supervise.confidence import assess
+from overseer.supervise.conflict import check_conflicts
 from overseer.supervise.gates import GateContext, run_gates
 from overseer.supervise.policy import DEFAULT_POLICY, Policy
 from overseer.supervise.review import Reviewer
@@ -56,16 +58,18 @@ class Judge:
         self._baseline: tuple[str, Future[Baseline]] | None = None
 
     def prepare(self, workspace: Path, checkpoint_before: str) -> None:
-        """Start the baseline of the snapshot taken before an attempt, while the agent works.
+        """While the agent works: start the baseline of the snapshot taken before the attempt, and
+        warm the supervisor model for its review, each on a thread of its own.
 
-        The thread is not a daemon: at exit Python waits for it rather than orphan a test run (a
-        baseline is bounded by `gates.test_timeout_s`, and usually cached by the tree's hash).
+        The threads are not daemons: at exit Python waits for them rather than orphan a test run or
+        a model mid-evaluation (a baseline is bounded by `gates.test_timeout_s`, and usually cached
+        by the tree's hash; a warm-up is one short evaluation).
         """
-        if not self.gates.tests:
-            return
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overseer-baseline")
-        self._baseline = (checkpoint_before, pool.submit(_baseline, workspace, self.gates, checkpoint_before))
-        pool.shutdown(wait=False)  # the thread finishes its one job, then ends
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overseer-prepare")
+        pool.submit(self.reviewer.warm, workspace)
+        if self.gates.tests:
+            self._baseline = (checkpoint_before, pool.submit(_baseline, workspace, self.gates, checkpoint_before))
+        pool.shutdown(wait=False)  # the threads finish their one job each, then end
 
     def judge(self, evidence: Evidence) -> Verdict:
         clock = _StageClock()
@@ -82,7 +86,8 @@ class Judge:
             context = GateContext(evidence, self.gates, scratch, baseline=self._prepared(evidence))
             gates, gate_findings = run_gates(context)
             checked, claim_findings = check_claims(claims, evidence, gates)
-            findings = list(self.policy.apply([*findings, *gate_findings, *claim_findings]))
+            conflicts = check_conflicts(context, evidence.result.reports, self.gates.examples_timeout_s)
+            findings = list(self.policy.apply([*findings, *gate_findings, *claim_findings, *conflicts]))
             clock.lap("gates")
             if context.baseline is not None:
                 clock.durations["baseline"] = 0.0 if context.baseline.cached else round(context.baseline.seconds, 4)

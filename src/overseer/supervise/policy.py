@@ -35,6 +35,11 @@ RULES: dict[str, Rule] = {
     "agent_reported_failure": Rule(B, AGENT, "the agent said its own work failed or is unfinished"),
     "agent_question": Rule(B, HUMAN, "the agent asks the user something (or offers more work, having changed nothing)"),
     "claim_without_change": Rule(B, AGENT, "the agent claimed success but nothing changed"),
+    # the agent's honest way out (agents/honesty.py), checked by supervise/conflict.py
+    "conflict_confirmed": Rule(B, HUMAN, "the agent reports a test that contradicts the spec, and the check agrees"),
+    "conflict_unchecked": Rule(B, HUMAN, "a reported conflict whose test fails but whose spec side could not be run"),
+    "conflict_refuted": Rule(B, AGENT, "a reported conflict that overseer's check does not bear out"),
+    "agent_cannot_finish": Rule(B, HUMAN, "the agent says it cannot finish the task, and why"),
     "no_change": Rule(B, AGENT, "the attempt changed no file"),
     "false_claim": Rule(B, AGENT, "a claim about files, tests or commands is refuted by overseer's own evidence"),
     # gates: checks overseer runs itself
@@ -51,6 +56,10 @@ RULES: dict[str, Rule] = {
     "tests_filtered": Rule(W, HUMAN, "the configured test command runs only some tests: it cannot verify the work"),
     "tests_modified": Rule(W, AGENT, "the agent edited existing tests; they do not count in its favour"),
     "original_test_changed": Rule(B, HUMAN, "an original test fails on the new code and the agent rewrote it"),
+    # fail_first: blocking only when the attempt changed code and no test it wrote fails without the
+    # change; beside one that does, or when only tests changed, passing before is right (gates/fail_first.py)
+    "vacuous_test": Rule(B, AGENT, "the attempt changed code, and every test it wrote passes without the change too"),
+    "tests_pass_before": Rule(I, NOBODY, "new tests pass on the old code: next to ones that fail first, or tests-only"),
     "example_refuted": Rule(B, AGENT, "a `>>>` example of the task or of changed code gives another result"),
     "uncovered_changes": Rule(W, AGENT, "changed lines that no test executes"),
     "lint_problems": Rule(W, AGENT, "the project's linters report new problems on changed lines"),

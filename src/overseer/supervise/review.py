@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeGuard
 
 from overseer.domain import TRUSTED_REVIEW, Evidence, Finding, GateResult, Review
 from overseer.errors import SupervisorError
-from overseer.llm.base import LLM, InvalidAnswer, Window
+from overseer.llm.base import LLM, InvalidAnswer, Warms, Window
 from overseer.llm.tokens import prompt_budget
 from overseer.supervise.context import Packed, Section, files_text, pack, project_notes, relevant_files
 from overseer.supervise.policy import finding
@@ -63,6 +64,11 @@ class Reviewer:
         self.trust = trust  # 0..1: below TRUSTED_REVIEW the opinion is shown and decides nothing
         self._window = window or llm.window
         self._asks = 2 if trust >= TRUSTED_REVIEW else 1  # an answer out of shape is asked for once more
+
+    def warm(self, workspace: Path) -> None:
+        """Get the model ready for this workspace's reviews (see `Warms`); a no-op for models that cannot."""
+        if isinstance(self._llm, Warms):
+            self._llm.warm(render("review_system.j2", workspace))
 
     def review(self, evidence: Evidence, gates: Sequence[GateResult]) -> tuple[Review | None, tuple[Finding, ...]]:
         try:  # a template too long for the model's context is a failure to review, like any other

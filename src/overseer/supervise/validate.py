@@ -3,7 +3,9 @@
 Two entry points, because the evidence arrives in two steps:
 
 - `validate(evidence, claims)`, before any gate runs: how the run ended, refused tool calls, and
-  what the agent's words ask for without any check (a question for the user, a confession).
+  what the agent's words ask for without any check (a question for the user, a confession), its
+  reports through its honest way out included (agents/honesty.py). A reported conflict is the one
+  report that needs a check first: `supervise/conflict.py` runs it with the gates.
   Edited tests are the tests gate's to report: it knows which originals it ran in their place.
 - `check_claims(claims, evidence, gates)`, once the gates have run: every claim the agent made
   about files, tests and commands, each confirmed, refuted or unverifiable. A refuted claim is a
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from overseer.domain import Claim, ClaimStatus, Evidence, FileChange, Finding, GateResult
+from overseer.domain import AgentReport, Claim, ClaimStatus, Evidence, FileChange, Finding, GateResult
 from overseer.supervise.claims import Claims, Statement
 from overseer.supervise.policy import finding
 from overseer.text import clip
@@ -82,7 +84,8 @@ def _what_the_agent_says(evidence: Evidence, claims: Claims) -> list[Finding]:
     An offer of more work ("Should I also ...?") after work that changed files is no question: the
     task is done and the offer can wait. With nothing changed, the agent is waiting for an answer.
     """
-    found = []
+    reports = evidence.result.reports
+    found = [_reported(report) for report in reports if report.kind in _UNCHECKED_REPORTS]
     asked = claims.question or ("" if evidence.changes else claims.offer)
     if asked:
         found.append(_finding("agent_question", f"the agent asks: {clip(asked, _QUOTE)}"))
@@ -90,11 +93,21 @@ def _what_the_agent_says(evidence: Evidence, claims: Claims) -> list[Finding]:
         found.append(
             _finding("agent_reported_failure", f"the agent said it did not finish: {clip(claims.failure, _QUOTE)}")
         )
-    if found or evidence.changes or claims.files:  # a file it names is refuted, precisely, by check_claims
+    if found or reports or evidence.changes or claims.files:  # a named file is refuted, precisely, by check_claims
         return found
     if claims.success:
         return [_finding("claim_without_change", "the agent claimed success but no file in the workspace changed")]
     return [_finding("no_change", "the attempt changed no file in the workspace")]
+
+
+# ask_human and cannot_finish are taken at the agent's word; report_conflict is checked (conflict.py)
+_UNCHECKED_REPORTS = ("ask_human", "cannot_finish")
+
+
+def _reported(report: AgentReport) -> Finding:
+    if report.kind == "ask_human":
+        return _finding("agent_question", f"the agent asks: {clip(report.text, _QUOTE)}")
+    return _finding("agent_cannot_finish", f"the agent says it cannot finish: {clip(report.text, _QUOTE)}")
 
 
 # --- claims against the evidence ----------------------------------------------------------------------

@@ -5,6 +5,8 @@ Each gate is a module with one function from a `GateContext` to a `GateResult` a
 - syntax: every Python file the agent added or modified must compile;
 - tests: the tests as they were before the attempt against the new code, the agent's own tests,
   each compared with a baseline taken before the attempt;
+- fail_first: the tests the agent added or edited, on the code before the attempt: one that passes
+  there does not test the change;
 - coverage: the changed lines no test runs;
 - examples: the `>>>` examples of the functions the attempt changed, and of the task;
 - lint: the project's own linters, new problems on changed lines only.
@@ -20,6 +22,7 @@ from overseer.domain import Finding, GateResult
 from overseer.supervise.gates.base import Gate, GateContext, GateOutcome
 from overseer.supervise.gates.coverage import coverage_gate
 from overseer.supervise.gates.examples import examples_gate
+from overseer.supervise.gates.fail_first import fail_first_gate
 from overseer.supervise.gates.lint import lint_gate
 from overseer.supervise.gates.syntax import syntax_gate
 from overseer.supervise.gates.tests import tests_gate
@@ -33,6 +36,8 @@ def enabled_gates(ctx: GateContext) -> list[Gate]:
         gates.append(syntax_gate)
     if ctx.config.tests:
         gates.append(tests_gate)
+    if ctx.config.tests and ctx.config.fail_first:
+        gates.append(fail_first_gate)  # it reads the tests gate's comparison
     if ctx.config.tests and ctx.config.coverage:
         gates.append(coverage_gate)  # it reads the runs the tests gate made
     if ctx.config.examples:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,14 +128,16 @@ class SuiteRun:
 _PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
-def run_pytest(cwd: Path, timeout_s: float, private: Path, *, coverage: bool = False) -> SuiteRun:
+def run_pytest(
+    cwd: Path, timeout_s: float, private: Path, *, coverage: bool = False, tests: Sequence[str] = ()
+) -> SuiteRun:
     """pytest in `cwd` with overseer's plugin; its report (and coverage data) go to `private`, a
-    directory of overseer's own that the tests never see."""
+    directory of overseer's own that the tests never see. `tests`: node ids to run (default: all)."""
     private.mkdir(parents=True, exist_ok=True)
     report = private / "pytest-report.jsonl"
     report.unlink(missing_ok=True)
     data_file = private / "coverage.db" if coverage else None
-    command = [sys.executable, "-c", _BOOT, str(_PLUGIN), str(report), str(data_file or ""), *PYTEST_ARGS]
+    command = [sys.executable, "-c", _BOOT, str(_PLUGIN), str(report), str(data_file or ""), *PYTEST_ARGS, *tests]
     started = time.perf_counter()
     run = run_command(command, cwd, timeout_s, _PYTEST_ENV)
     seconds = time.perf_counter() - started

@@ -71,14 +71,14 @@ def _run(ctx: GateContext) -> AfterRuns:
     assert scratch is not None, "the after runs need scratch copies of the snapshots"
     edits = edits_to_tests(scratch, evidence.changes)
     agent_root = scratch.copy(evidence.checkpoint_after, "agent")
-    agent = run_pytest(agent_root, timeout, _private(agent_root), coverage=True)
+    agent = run_pytest(agent_root, timeout, private_dir(agent_root), coverage=True)
     if not edits:
         return AfterRuns(agent, agent, agent_root, agent_root, edits)
     originals_root = scratch.copy(evidence.checkpoint_after, "originals")
     put_back(originals_root, edits)
     if next(test_files(originals_root), None) is None:  # all the tests are new: nothing original to run
         return AfterRuns(_NOTHING_COLLECTED, agent, agent_root, originals_root, edits)
-    originals = run_pytest(originals_root, timeout, _private(originals_root))
+    originals = run_pytest(originals_root, timeout, private_dir(originals_root))
     return AfterRuns(originals, agent, agent_root, originals_root, edits)
 
 
@@ -103,13 +103,21 @@ def has_tests(scratch: Scratch, sha: str) -> bool:
 def put_back(root: Path, edits: tuple[TestFileEdit, ...]) -> None:
     """Make the test-related files under `root` what they were before the attempt."""
     for edit in edits:
-        target = root / edit.path
-        if edit.before is None:
-            target.unlink(missing_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.unlink(missing_ok=True)  # a symlink the agent put there is replaced, not written through
-            target.write_bytes(edit.before)
+        _place(root / edit.path, edit.before)
+
+
+def bring_in(root: Path, edits: tuple[TestFileEdit, ...]) -> None:
+    """Make the test-related files under `root` what the attempt left (the fail-first gate's copy)."""
+    for edit in edits:
+        _place(root / edit.path, edit.after)
+
+
+def _place(target: Path, content: bytes | None) -> None:
+    """`content` at `target`; None: no file there."""
+    target.unlink(missing_ok=True)  # a symlink the agent put there is replaced, not written through
+    if content is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
 
 
 def _same_pytest_section(edit: TestFileEdit) -> bool:
@@ -121,6 +129,6 @@ def _blob(scratch: Scratch, sha: str | None) -> bytes | None:
     return None if sha is None else scratch.checkpoints.blob_bytes(sha)
 
 
-def _private(copy: Path) -> Path:
+def private_dir(copy: Path) -> Path:
     """A directory of overseer's own beside a copy (inside the scratch area, outside the copy)."""
     return copy.with_name(copy.name + ".run")
