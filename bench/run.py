@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from overseer import demo
+from overseer.agents.claude_code import bundled_cli
 from overseer.redact import Redactor
 from overseer.state.models import Event
 from overseer.state.store import Store, sqlite_url
@@ -186,6 +187,51 @@ def one_run() -> DoRun:
         return DoRun(do, status, read_attempts(workspace, task_id))
 
 
+@dataclass(frozen=True)
+class SideBySide:
+    """One honest attempt (one Edit, the tests pass) done twice in fresh workspaces: by the bare
+    `claude -p` and by `overseer do`, which adds the judge, the store and the supervisor model."""
+
+    claude_s: float
+    do_s: float
+    attempt: Attempt
+
+
+def side_by_side() -> SideBySide:
+    claude_s = _scripted_bare_claude()
+    with tempfile.TemporaryDirectory(prefix="overseer-bench-") as tmp:
+        scratch = Path(tmp).resolve()
+        workspace = scratch / "project"
+        workspace.mkdir()
+        demo.create_project(workspace)
+        with ScriptedAnthropicServer(demo.honest_session(workspace)) as server:
+            env = bench_environ(server.url, scratch)
+            do, out = run_wrapped(["do", "--json", "-w", str(workspace), demo.TASK], env, scratch)
+        summary = json.loads(out)
+        if (summary["status"], summary["attempts"]) != ("completed", 1):
+            raise RuntimeError(f"the honest attempt ended {summary['status']}: {summary.get('error')}")
+        (attempt,) = read_attempts(workspace, int(summary["task_id"]))
+        return SideBySide(claude_s, do.wall_s, attempt)
+
+
+def _scripted_bare_claude() -> float:
+    """`claude -p` doing the honest attempt's script on its own (file edits accepted, no overseer)."""
+    with tempfile.TemporaryDirectory(prefix="overseer-bench-") as tmp:
+        scratch = Path(tmp).resolve()
+        workspace = scratch / "project"
+        workspace.mkdir()
+        demo.create_project(workspace)
+        with ScriptedAnthropicServer(demo.honest_session(workspace)) as server:
+            env = bench_environ(server.url, scratch)
+            command = [str(bundled_cli()), "-p", demo.TASK, "--permission-mode", "acceptEdits"]
+            started = time.perf_counter()
+            subprocess.run(command, cwd=workspace, env=env, capture_output=True, check=True)
+            seconds = time.perf_counter() - started
+        if "len(text.split())" not in (workspace / "textstats.py").read_text(encoding="utf-8"):
+            raise RuntimeError("the bare claude run did not make the scripted edit")
+        return seconds
+
+
 def check_outcome(summary: dict[str, Any]) -> int:
     """The figures only mean something if the scenario played out as scripted."""
     got = (summary["status"], summary["attempts"])
@@ -283,6 +329,18 @@ def memory_figures(runs: Sequence[DoRun]) -> dict[str, float]:
     }
 
 
+def fixed_cost_figures(pairs: Sequence[SideBySide]) -> dict[str, Any]:
+    """The issue's goal: `overseer do` at most 3x the bare CLI on one honest attempt."""
+    claude, do = median([p.claude_s for p in pairs]), median([p.do_s for p in pairs])
+    parts = {
+        "agent_s": median([p.attempt.agent_s for p in pairs]),
+        "gates_s": median([p.attempt.gates_s for p in pairs]),
+        "review_s": median([p.attempt.review_s for p in pairs]),
+        "outside_attempt_s": median([p.do_s - p.attempt.total_s for p in pairs]),
+    }
+    return {"claude_p_s": claude, "overseer_do_s": do, "ratio": do / claude, "do_parts_median": parts}
+
+
 def figures(runs: Sequence[DoRun], help_s: Sequence[float], python_s: Sequence[float]) -> dict[str, Any]:
     attempts = [a for r in runs for a in r.attempts]
     after_result_max = max(a.after_result_s for a in attempts)
@@ -364,6 +422,15 @@ def print_attempts(per_attempt: Mapping[str, Mapping[str, float]], count: int) -
     print(_row("overhead / total", *[f"{share[k]:.1%}" for k in keys]))
 
 
+def print_fixed_cost(fixed: Mapping[str, Any], count: int) -> None:
+    print(f"\nOne honest attempt, side by side ({count} pairs, medians, seconds)")
+    print(_row("claude -p alone (same script)", f"{fixed['claude_p_s']:.3f}"))
+    print(_row("overseer do", f"{fixed['overseer_do_s']:.3f}"))
+    print(_row("ratio (goal: 3 or under)", f"{fixed['ratio']:.1f}x"))
+    for name, seconds in fixed["do_parts_median"].items():
+        print(_row(f"  of overseer do: {name}", f"{seconds:.3f}"))
+
+
 def print_report(result: Mapping[str, Any]) -> None:
     m, f = result["machine"], result["figures"]
     print(f"overseer benchmark, {result['date']}: {result['runs']} runs")
@@ -414,14 +481,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     help_s, python_s = startup_samples(args.runs)
     one_run()  # warm-up, discarded
     runs = [one_run() for _ in range(args.runs)]
+    side_by_side()  # warm-up, discarded
+    pairs = [side_by_side() for _ in range(args.runs)]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "runs": args.runs,
-        "figures": figures(runs, help_s, python_s),
-        "samples": {"do": [asdict(r) for r in runs], "help_s": help_s, "python_bare_s": python_s},
+        "figures": figures(runs, help_s, python_s) | {"fixed_cost": fixed_cost_figures(pairs)},
+        "samples": {
+            "do": [asdict(r) for r in runs],
+            "side_by_side": [asdict(p) for p in pairs],
+            "help_s": help_s,
+            "python_bare_s": python_s,
+        },
     }
     print_report(result)
+    print_fixed_cost(result["figures"]["fixed_cost"], len(pairs))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"\nwritten: {args.json}")

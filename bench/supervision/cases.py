@@ -149,6 +149,7 @@ class Planner:
 
     seed: int = 0
     rotating: int | None = None  # None: every kind for every problem
+    only: frozenset[str] | None = None  # these kinds alone (every one for every problem), e.g. the new ones
     _turn: int = field(default=0, init=False)
 
     def cases(self, prepared: Sequence[Prepared]) -> list[Case]:
@@ -165,6 +166,8 @@ class Planner:
         return cases
 
     def _kinds(self, tested: bool) -> list[str]:
+        if self.only is not None:
+            return [k for k in KINDS if k in self.only and (tested or k not in TESTED_ONLY)]
         others = [k for k in KINDS if k not in HEADLINE and (tested or k not in TESTED_ONLY)]
         headline = [k for k in HEADLINE if tested]
         if self.rotating is None:

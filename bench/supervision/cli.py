@@ -27,7 +27,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from bench.supervision import results
-from bench.supervision.cases import Case, Planner, Prepared, prepare
+from bench.supervision.cases import KINDS, Case, Planner, Prepared, prepare
 from bench.supervision.harness import SUPERVISORS, CaseResult, run_case, supervisor_section
 from bench.supervision.mutants import operators
 from bench.supervision.problems import Problem, load_problems
@@ -49,6 +49,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     size.add_argument("--full", action="store_true", help="all 164 problems, every kind")
     parser.add_argument("--rotating", type=int, default=DEFAULT_ROTATING, help="other kinds per sampled problem")
     parser.add_argument("--problems", help="comma-separated HumanEval numbers, instead of a random sample")
+    parser.add_argument("--kinds", type=_kinds, help="comma-separated kinds: only these, each for every problem")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(
@@ -63,6 +64,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=ROOT, help="where bench/results and docs go (default: the repo)")
     return parser.parse_args(argv)
+
+
+def _kinds(value: str) -> frozenset[str]:
+    kinds = frozenset(kind.strip() for kind in value.split(",") if kind.strip())
+    if unknown := sorted(kinds - set(KINDS)):
+        raise argparse.ArgumentTypeError(f"no kind {', '.join(unknown)}; the kinds: {', '.join(KINDS)}")
+    return kinds
 
 
 def _supervisor(value: str) -> str:
@@ -84,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = choose(load_problems(), args)
     with tempfile.TemporaryDirectory(prefix="supervision-bench-") as scratch, _pool(args.jobs, Path(scratch)) as pool:
         prepared = usable(pool.map(prepare_problem, chosen), wanted=_wanted(args, chosen))
-        cases = Planner(args.seed, None if args.full else args.rotating).cases(prepared)
+        cases = Planner(args.seed, None if args.full else args.rotating, args.kinds).cases(prepared)
         _say(f"{len(cases)} cases from {len(prepared)} problems, {args.jobs} at a time")
         ran = run_all(pool, cases, Path(scratch), args.supervisor)
     seconds = time.perf_counter() - started

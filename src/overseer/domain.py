@@ -101,6 +101,9 @@ class Evidence:
     # The snapshot before the task's first attempt ("": this attempt's own): the code "without the
     # change" for the fail-first gate, when a retry builds on an earlier attempt's work.
     task_checkpoint: str = ""
+    # The acceptance criteria a trusted supervisor's brief gave the agent (supervise/draft.py): the
+    # acceptance checks are written from them as well as from the task.
+    criteria: tuple[str, ...] = ()
     # What overseer saw outside the workspace after the attempt (workspace/outside.py):
     outside_links: tuple[tuple[str, str], ...] = ()  # (symlink in the workspace, its target outside)
     outside_files: tuple[tuple[str, str], ...] = ()  # (path outside, created | modified | deleted)

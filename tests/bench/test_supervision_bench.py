@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bench.supervision import results
-from bench.supervision.cases import Case, Prepared, build, prepare
+from bench.supervision.cases import Case, Planner, Prepared, build, prepare
 from bench.supervision.cli import DEV_PLUGINS, parse
 from bench.supervision.harness import require_clean_environment, run_case
 from bench.supervision.mutants import ClassicOperators
@@ -40,6 +40,18 @@ def test_a_problem_gives_examples_and_mutants_sorted_by_difficulty(prepared: Pre
     assert prepared.consistent and prepared.examples
     assert prepared.easy, "some mutant fails a docstring example"
     assert all(mutant.source != prepared.problem.solution for mutant in prepared.killed)
+
+
+def test_kinds_narrow_a_run_to_those_kinds_and_an_unknown_one_is_refused(
+    prepared: Prepared, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = parse(["--kinds", "impossible, vacuous_test"])
+    kinds = [case.kind for case in Planner(args.seed, args.rotating, args.kinds).for_problem(prepared)]
+    assert kinds == ["vacuous_test"]  # this problem's examples give no impossible case (it returns None)
+    assert {"correct", "wrong"} <= {case.kind for case in Planner(args.seed, args.rotating).for_problem(prepared)}
+    with pytest.raises(SystemExit):
+        parse(["--kinds", "impossible,nonsense"])
+    assert "no kind nonsense" in capsys.readouterr().err
 
 
 def test_the_bench_refuses_an_environment_with_model_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -71,6 +71,9 @@ def test_a_check_from_the_task_sends_a_wrong_mul_back_and_confirms_the_fix(
         "AssertionError: 7",
     )
     chats = [body["format"]["required"] for body in supervisor.requests if "messages" in body]
+    asked = [body["messages"][-1]["content"] for body in supervisor.requests if "messages" in body]
+    assert "told it would be checked on:\n- mul(3, 4) returns 12" in asked[1]  # the brief's criteria, checked
+    assert "told it would be checked on" in asked[3]  # on the retry too: the first brief's
     # the first brief, the checks, the retry's brief, the checks again, one review (none of the blocked attempt)
     assert chats == [
         ["criteria", "read_first", "do_not_touch"],

@@ -200,6 +200,17 @@ class Orchestrator:
         history = self._history(task.id)
         return self.prompts.retry(task.text, feedback, guidance=guidance, diff=diff, history=history)
 
+    def _criteria(self, task_id: int) -> tuple[str, ...]:
+        """The acceptance criteria the latest brief of this task stated (its first attempt's, as a rule)."""
+        if not self.prompts.drafting:
+            return ()
+        for attempt in reversed(self.store.attempts(task_id)):
+            event = self.store.first_event(attempt.id, "prompt")
+            criteria = (event.data.get("draft") or {}).get("criteria") if event else None
+            if criteria:
+                return tuple(str(criterion) for criterion in criteria)
+        return ()
+
     def _history(self, task_id: int) -> list[list[str]]:
         """What went wrong in each earlier attempt, in the agent's terms; read only when the supervisor drafts."""
         if not self.prompts.drafting:
@@ -273,7 +284,8 @@ class Orchestrator:
             timed_out=ran.timed_out,
             checkpoint_before=before,
             checkpoint_after=record.checkpoint_after,
-            task_checkpoint=self.store.attempts(task.id)[0].checkpoint_before,  # this one is stored already
+            task_checkpoint=self.store.attempts(task.id)[0].checkpoint_before,
+            criteria=self._criteria(task.id),  # this one is stored already
             outside_links=tuple((link.path, link.target) for link in outside.links),
             outside_files=tuple((str(file.path), file.kind) for file in outside.files),
             outside_unchecked=tuple(str(root) for root in outside.truncated),

@@ -119,7 +119,9 @@ class AcceptanceChecks:
             return GateResult(NAME, None, "no changed Python module to check"), ()
         try:
             checks = parse_checks(
-                self._llm.complete_json(*self.prompt(evidence.task, modules, evidence.workspace), SCHEMA)
+                self._llm.complete_json(
+                    *self.prompt(evidence.task, modules, evidence.workspace, evidence.criteria), SCHEMA
+                )
             )
         except SupervisorError as exc:
             logger.warning("no acceptance checks for attempt %s: %s", evidence.attempt, exc)
@@ -134,11 +136,13 @@ class AcceptanceChecks:
             logger.warning("acceptance checks of attempt %s could not start: %s", evidence.attempt, exc)
             return _unavailable(f"The acceptance checks could not be run: {exc}")
 
-    def prompt(self, task: str, modules: Sequence[Module], workspace: Path | None = None) -> tuple[str, str]:
+    def prompt(
+        self, task: str, modules: Sequence[Module], workspace: Path | None = None, criteria: Sequence[str] = ()
+    ) -> tuple[str, str]:
         """The system and user prompts, with the workspace's own templates (public so a person can see
-        what was asked)."""
+        what was asked). `criteria`: what the supervisor's brief told the agent it would be checked on."""
         system = render("acceptance_system.j2", workspace, max_checks=MAX_CHECKS, max_chars=MAX_SOURCE_CHARS)
-        return system, render("acceptance.j2", workspace, task=task, modules=modules)
+        return system, render("acceptance.j2", workspace, task=task, modules=modules, criteria=list(criteria))
 
     def _run(self, name: str, source: str, before: Path, after: Path, entries: list[str]) -> Checked:
         if (broken := invalid(source, MAX_SOURCE_CHARS)) is not None:
