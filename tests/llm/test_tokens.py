@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from llama_cpp import Llama
 
-from overseer.errors import SupervisorError
+from overseer.errors import ConfigError, SupervisorError
 from overseer.llm.embedded import EmbeddedLLM, default_model_path
 from overseer.llm.ollama import OllamaConfig, OllamaLLM
 from overseer.llm.openai import OpenAIConfig, OpenAILLM
@@ -153,3 +153,40 @@ def test_ollama_prompts_are_cut_to_fit_num_ctx(tmp_path: Path) -> None:
     vocab = GGUFVocab(default_model_path())
     assert vocab.count(user) > 512 >= vocab.count(sent) + 64 + 64 + vocab.count("You review.")
     assert sent.startswith("TASK: review this.") and sent.endswith("Answer in JSON.")
+
+
+@pytest.fixture(scope="module")
+def tokenizer_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real tokenizer.json, made here: no model's own file can be downloaded on these machines, so a
+    small byte-level BPE is trained on the corpus with the same `tokenizers` library that reads it."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(CORPUS.values(), trainer)
+    path = tmp_path_factory.mktemp("tokenizer") / "tokenizer.json"
+    tokenizer.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_a_tokenizer_json_gives_exact_counts_when_the_server_cannot(
+    name: str, tokenizer_json: Path, tmp_path: Path
+) -> None:
+    from tokenizers import Tokenizer
+
+    own = Tokenizer.from_file(str(tokenizer_json))
+    config = OllamaConfig(models_dir=tmp_path / "no-models-here", tokenizer_json=tokenizer_json)
+    counter = OllamaLLM(config).tokenizer()
+    assert counter.exact and counter.label == "exact (tokenizer.json through tokenizers)"
+    assert counter.count(CORPUS[name]) == len(own.encode(CORPUS[name], add_special_tokens=False).ids)
+
+
+def test_a_missing_or_bad_tokenizer_json_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{}")
+    for path, error in ((tmp_path / "missing.json", "not found"), (tmp_path / "bad.json", "tokenizers can read")):
+        counter = OllamaLLM(OllamaConfig(models_dir=tmp_path, tokenizer_json=path)).tokenizer()
+        with pytest.raises(ConfigError, match=error):
+            counter.count("def add(a, b): ...")
+    assert not OllamaLLM(OllamaConfig(models_dir=tmp_path)).tokenizer().exact  # neither: an estimate

@@ -27,7 +27,7 @@ from overseer.errors import ConfigError, SupervisorError
 from overseer.llm.base import DEFAULT_CONTEXT, TransientError, Window, parse_json_object
 from overseer.llm.retry import RetryOptions, with_retries
 from overseer.llm.stream import Streamed, TextSink
-from overseer.llm.tokens import Estimate, GGUFVocab, TokenCounter, fit_middle, ollama_blob, prompt_budget
+from overseer.llm.tokens import GGUFVocab, TokenCounter, fallback, fit_middle, ollama_blob, prompt_budget
 
 if TYPE_CHECKING:
     from ollama import Client
@@ -47,6 +47,7 @@ class OllamaConfig(RetryOptions):
     max_tokens: int = Field(default=512, gt=0)  # Ollama's num_predict: an answer is cut off (and fails) past it
     keep_alive: str | None = None  # how long Ollama keeps the model loaded after a call ("10m"); None: its default
     models_dir: Path = Path("~/.ollama/models")  # where exact token counts come from, when Ollama runs here
+    tokenizer_json: Path | None = None  # else exact counts from the model's tokenizer.json (another machine's server)
 
 
 class OllamaLLM:
@@ -113,7 +114,7 @@ class OllamaLLM:
     @cached_property
     def _tokenizer(self) -> TokenCounter:
         blob = ollama_blob(self.config.models_dir.expanduser(), self.config.model)
-        return Estimate() if blob is None else GGUFVocab(blob)
+        return fallback(self.config.tokenizer_json) if blob is None else GGUFVocab(blob)
 
     def _call(self, request: Callable[[Client], T]) -> T:
         """One request through a fresh client, its failures translated: TransientError when worth asking again."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from pydantic import ConfigDict, Field
@@ -28,7 +29,7 @@ from overseer.errors import ConfigError, SupervisorError
 from overseer.llm.base import DEFAULT_CONTEXT, TransientError, Window, parse_json_object
 from overseer.llm.retry import RetryOptions, with_retries
 from overseer.llm.stream import Streamed, TextSink
-from overseer.llm.tokens import Estimate, TokenCounter, fit_middle, prompt_budget
+from overseer.llm.tokens import TokenCounter, fallback, fit_middle, prompt_budget
 from overseer.text import clip
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class OpenAIConfig(RetryOptions):
     timeout_s: float = Field(default=120.0, gt=0)  # for a whole answer, to its last piece
     connect_timeout_s: float = Field(default=10.0, gt=0)
     response_format: Literal["json_schema", "json_object"] = "json_schema"
+    tokenizer_json: Path | None = None  # exact counts from this tokenizer.json when the server cannot count
 
 
 class OpenAILLM:
@@ -138,7 +140,7 @@ class OpenAILLM:
             except SupervisorError:  # no such endpoint here (404), or one that wants another body (400)
                 continue
             return counter
-        return Estimate()
+        return fallback(self.config.tokenizer_json)
 
     def post(self, url: str, body: dict[str, Any]) -> object:
         """POST `body` to one of the server's own endpoints (outside /v1): its JSON answer."""

@@ -5,6 +5,8 @@ A prompt budget is only as good as its count. Each provider hands out a `TokenCo
 - `GGUFVocab`: the llama.cpp tokenizer loaded vocab-only from a GGUF file (the embedded model, or
   the blob an Ollama manifest names): exact, a fraction of a second to load, no weights in memory;
 - a server's own tokenize endpoint (see `openai.py`): exact;
+- `TokenizerJSON`: the model's `tokenizer.json` through Hugging Face's `tokenizers`, when the user
+  names one (`supervisor.options.tokenizer_json`) and nothing above is at hand: exact;
 - `Estimate`: about four characters a token, labelled as an estimate wherever it is shown.
 
 Counts are for pieces of a prompt that a chat template assembles, so no BOS token is counted.
@@ -92,6 +94,43 @@ class GGUFVocab:
             except Exception as exc:  # not a GGUF file: llama-cpp-python raises ValueError or RuntimeError
                 raise ConfigError("not a GGUF model file", path=self.path, hint=self._hint) from exc
         return self._llama
+
+
+class TokenizerJSON:
+    """A model's `tokenizer.json`, read by Hugging Face's `tokenizers` on first use and kept."""
+
+    exact = True
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return f"exact ({self.path.name} through tokenizers)"
+
+    def count(self, text: str) -> int:
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = self._load()
+            return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _load(self) -> Any:
+        from tokenizers import Tokenizer  # imported late: only users who name a tokenizer.json pay for it
+
+        hint = "set supervisor.options.tokenizer_json to the model's tokenizer.json, or remove it"
+        if not self.path.is_file():
+            raise ConfigError("tokenizer.json not found", path=self.path, hint=hint)
+        try:
+            return Tokenizer.from_file(str(self.path))
+        except Exception as exc:  # tokenizers raises its own Exception subclass for any bad file
+            raise ConfigError("not a tokenizer.json that tokenizers can read", path=self.path, hint=hint) from exc
+
+
+def fallback(tokenizer_json: Path | None) -> TokenCounter:
+    """The counter when the model's own vocabulary is out of reach: its tokenizer.json, else an estimate."""
+    return Estimate() if tokenizer_json is None else TokenizerJSON(tokenizer_json.expanduser())
 
 
 def route_llama_logs() -> None:
