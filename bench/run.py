@@ -29,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -42,7 +43,7 @@ from overseer.agents.claude_code import bundled_cli
 from overseer.redact import Redactor
 from overseer.state.models import Event
 from overseer.state.store import Store, sqlite_url
-from overseer.testing import ScriptedAnthropicServer, claude_environ
+from overseer.testing import ScriptedAnthropicServer, Turn, claude_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
@@ -172,19 +173,34 @@ def timed(command: Sequence[str], env: Mapping[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def one_run() -> DoRun:
-    """The demo scenario in a fresh workspace: `overseer do`, then `overseer status` on the result."""
+@dataclass(frozen=True)
+class Scripted:
+    """A fresh copy of the demo's project, the scripted model serving `session` for it, and the
+    clean environment that points the CLI at it."""
+
+    scratch: Path
+    workspace: Path
+    env: dict[str, str]
+
+
+@contextmanager
+def scripted_demo(session: Callable[[Path], list[Turn]]) -> Iterator[Scripted]:
     with tempfile.TemporaryDirectory(prefix="overseer-bench-") as tmp:
         scratch = Path(tmp).resolve()
         workspace = scratch / "project"
         workspace.mkdir()
         demo.create_project(workspace)
-        with ScriptedAnthropicServer(demo.scripted_session(workspace)) as server:
-            env = bench_environ(server.url, scratch)
-            do, out = run_wrapped(["do", "--json", "-w", str(workspace), demo.TASK], env, scratch)
-            task_id = check_outcome(json.loads(out))
-        status, _ = run_wrapped(["status", "-w", str(workspace)], env, scratch)
-        return DoRun(do, status, read_attempts(workspace, task_id))
+        with ScriptedAnthropicServer(session(workspace)) as server:
+            yield Scripted(scratch, workspace, bench_environ(server.url, scratch))
+
+
+def one_run() -> DoRun:
+    """The demo scenario in a fresh workspace: `overseer do`, then `overseer status` on the result."""
+    with scripted_demo(demo.scripted_session) as run:
+        do, out = run_wrapped(["do", "--json", "-w", str(run.workspace), demo.TASK], run.env, run.scratch)
+        task_id = check_outcome(json.loads(out))
+        status, _ = run_wrapped(["status", "-w", str(run.workspace)], run.env, run.scratch)
+        return DoRun(do, status, read_attempts(run.workspace, task_id))
 
 
 @dataclass(frozen=True)
@@ -199,35 +215,23 @@ class SideBySide:
 
 def side_by_side() -> SideBySide:
     claude_s = _scripted_bare_claude()
-    with tempfile.TemporaryDirectory(prefix="overseer-bench-") as tmp:
-        scratch = Path(tmp).resolve()
-        workspace = scratch / "project"
-        workspace.mkdir()
-        demo.create_project(workspace)
-        with ScriptedAnthropicServer(demo.honest_session(workspace)) as server:
-            env = bench_environ(server.url, scratch)
-            do, out = run_wrapped(["do", "--json", "-w", str(workspace), demo.TASK], env, scratch)
+    with scripted_demo(demo.honest_session) as run:
+        do, out = run_wrapped(["do", "--json", "-w", str(run.workspace), demo.TASK], run.env, run.scratch)
         summary = json.loads(out)
         if (summary["status"], summary["attempts"]) != ("completed", 1):
             raise RuntimeError(f"the honest attempt ended {summary['status']}: {summary.get('error')}")
-        (attempt,) = read_attempts(workspace, int(summary["task_id"]))
+        (attempt,) = read_attempts(run.workspace, int(summary["task_id"]))
         return SideBySide(claude_s, do.wall_s, attempt)
 
 
 def _scripted_bare_claude() -> float:
     """`claude -p` doing the honest attempt's script on its own (file edits accepted, no overseer)."""
-    with tempfile.TemporaryDirectory(prefix="overseer-bench-") as tmp:
-        scratch = Path(tmp).resolve()
-        workspace = scratch / "project"
-        workspace.mkdir()
-        demo.create_project(workspace)
-        with ScriptedAnthropicServer(demo.honest_session(workspace)) as server:
-            env = bench_environ(server.url, scratch)
-            command = [str(bundled_cli()), "-p", demo.TASK, "--permission-mode", "acceptEdits"]
-            started = time.perf_counter()
-            subprocess.run(command, cwd=workspace, env=env, capture_output=True, check=True)
-            seconds = time.perf_counter() - started
-        if "len(text.split())" not in (workspace / "textstats.py").read_text(encoding="utf-8"):
+    with scripted_demo(demo.honest_session) as run:
+        command = [str(bundled_cli()), "-p", demo.TASK, "--permission-mode", "acceptEdits"]
+        started = time.perf_counter()
+        subprocess.run(command, cwd=run.workspace, env=run.env, capture_output=True, check=True)
+        seconds = time.perf_counter() - started
+        if "len(text.split())" not in (run.workspace / "textstats.py").read_text(encoding="utf-8"):
             raise RuntimeError("the bare claude run did not make the scripted edit")
         return seconds
 

@@ -25,6 +25,26 @@ Scripted = Callable[[Sequence[Turn]], ScriptedAnthropicServer]
 TASK = "Fix add(a, b) in calc.py: add(2, 3) must return 5."
 
 
+FIXED = "def add(a, b):\n    return a + b\n"
+
+
+@pytest.fixture
+def calc(tmp_path: Path) -> Path:
+    """calc.py with a wrong add() and the test that says so."""
+    path = tmp_path / "calc"
+    (path / "tests").mkdir(parents=True)
+    (path / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    (path / "tests" / "test_calc.py").write_text(
+        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    return path
+
+
+def fix(calc: Path) -> list[Turn]:
+    """The agent's turns: write the right add(), say so."""
+    return [turn(Use("Write", {"file_path": str(calc / "calc.py"), "content": FIXED})), turn(Say("Fixed add."))]
+
+
 def texts(body: dict[str, Any]) -> str:
     """Everything the agent's model was sent as user text, joined."""
     parts = []
@@ -36,22 +56,13 @@ def texts(body: dict[str, Any]) -> str:
 
 
 def test_a_trusted_supervisor_drafts_the_prompt_and_the_agent_gets_what_was_recorded(
-    tmp_path: Path,
+    calc: Path,
     scripted: Scripted,
     overseer: Overseer,
     llama_server: LlamaCppServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calc = tmp_path / "calc"
-    (calc / "tests").mkdir(parents=True)
-    (calc / "calc.py").write_text("def add(a, b):\n    return a - b\n")
-    (calc / "tests" / "test_calc.py").write_text(
-        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
-    )
-    fixed = "def add(a, b):\n    return a + b\n"
-    agent = scripted(
-        [turn(Use("Write", {"file_path": str(calc / "calc.py"), "content": fixed})), turn(Say("Fixed add."))]
-    )
+    agent = scripted(fix(calc))
     settings = {
         "SUPERVISOR__NAME": "openai",
         "SUPERVISOR__TRUST": "0.7",
@@ -81,24 +92,15 @@ def test_a_trusted_supervisor_drafts_the_prompt_and_the_agent_gets_what_was_reco
         assert author["template"] == "task.j2" and "draft was unusable" in author["note"]
     assert TASK in attempt["prompt"]
     assert attempt["prompt"].strip() in texts(agent.agent_requests[0])  # what was recorded is what was sent
-    assert (calc / "calc.py").read_text() == fixed
+    assert (calc / "calc.py").read_text() == FIXED
 
 
 def test_the_drafted_brief_reaches_the_agent_and_the_supervisors_answers_stream_to_the_console(
-    tmp_path: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
+    calc: Path, scripted: Scripted, overseer: Overseer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A capable supervisor through Ollama: `ScriptedOllamaServer` plays it, since no Ollama server can
     run here and the tiny model cannot be made to brief well on demand."""
-    calc = tmp_path / "calc"
-    (calc / "tests").mkdir(parents=True)
-    (calc / "calc.py").write_text("def add(a, b):\n    return a - b\n")
-    (calc / "tests" / "test_calc.py").write_text(
-        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
-    )
-    fixed = "def add(a, b):\n    return a + b\n"
-    agent = scripted(
-        [turn(Use("Write", {"file_path": str(calc / "calc.py"), "content": fixed})), turn(Say("Fixed add."))]
-    )
+    agent = scripted(fix(calc))
     brief = {"criteria": ["add(2, 3) returns 5"], "read_first": ["calc.py", "nowhere.py"], "do_not_touch": ["tests/**"]}
     approve = {"approve": True, "score": 9, "reasons": ["adds correctly"]}
     with ScriptedOllamaServer([brief, approve], chunk_delay_s=0.01) as supervisor:
