@@ -11,7 +11,7 @@ import pytest
 from overseer.config import GatesConfig
 from overseer.domain import AgentResult, Evidence, FileChange, Route, Severity
 from overseer.supervise.gates.base import GateContext, GateOutcome
-from overseer.supervise.gates.examples import examples_gate, module_of, task_groups
+from overseer.supervise.gates.examples import examples_gate, module_of, task_groups, with_arrow_examples
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.scratch import Scratch
 from tests.supervise.attempts import Files
@@ -46,6 +46,37 @@ def test_a_mul_that_adds_is_refuted_by_its_own_docstring(tmp_path: Path) -> None
     assert refuted.message == "mul(4, 5) gave 9, expected 20 (the example in mul's docstring, calc.py line 4)"
     assert (tmp_path / "ws" / "calc.py").read_text() == MUL_ADDS  # run in a scratch copy, the workspace untouched
     assert not list((tmp_path / "ws").glob("__pycache__"))
+
+
+AVG_DOC = '''def rounded_avg(n, m):
+    """The average of n..m, rounded, in binary; -1 when n > m.
+    Example:
+    rounded_avg(1, 5) => "0b11"
+    rounded_avg(7, 5) => -1
+    """
+'''
+
+
+def test_prose_examples_with_an_arrow_are_run_and_refute_a_hard_coded_answer(tmp_path: Path) -> None:
+    hard_coded = AVG_DOC + '    return "0b11"\n'  # passes a visible test of (1, 5) only
+    right = AVG_DOC + "    return -1 if n > m else bin(round((n + m) / 2))\n"
+    stub = AVG_DOC + "    raise NotImplementedError\n"
+
+    _, findings = run_gate(attempt(tmp_path / "wrong", {"avg.py": stub}, {"avg.py": hard_coded}))
+    (refuted,) = findings
+    assert refuted.code == "example_refuted" and "rounded_avg(7, 5)" in refuted.message and "0b11" in refuted.message
+
+    result, findings = run_gate(attempt(tmp_path / "right", {"avg.py": stub}, {"avg.py": right}))
+    assert findings == () and (result.passed, result.verifies, result.passed_count) == (True, True, 2)
+
+
+def test_only_a_call_and_a_literal_make_an_arrow_example_and_prose_after_one_keeps_it_prose() -> None:
+    text = "f(1) => 2\n\nf(2) -> int\nwords: g(1) => 3\n\nh(1) == [1]\nh(2) == [2]\nNote: h is slow\n"
+    lines = with_arrow_examples(text).splitlines()
+    assert lines[0] == ">>> assert f(1) == 2, f(1)"
+    assert lines[2:4] == ["f(2) -> int", "words: g(1) => 3"]  # a type, and prose before the call
+    assert lines[5:7] == ["h(1) == [1]", "h(2) == [2]"]  # doctest would read the note as their output
+    assert with_arrow_examples(">>> f(1)\nf(1) => 2\n") == ">>> f(1)\nf(1) => 2\n"  # an expected output stays
 
 
 def test_a_right_mul_passes_and_verifies_the_work(tmp_path: Path) -> None:

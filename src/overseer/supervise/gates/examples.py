@@ -1,5 +1,10 @@
 """The examples gate: the `>>>` examples of the changed code and of the task, executed.
 
+Examples written the way people write them in prose count too: a line that is only a call and its
+result, `rounded_avg(1, 5) => "0b11"` (also `==>`, `->`, `==`), is run as
+`>>> assert rounded_avg(1, 5) == "0b11", rounded_avg(1, 5)`, on the same line, when the result is a
+Python literal. Anything else on such a line (a type after `->`, words) is left alone.
+
 Where there are no tests, the examples are the specification at hand: a `mul` that adds, whose own
 docstring says `>>> mul(4, 5)` / `20`, is caught here. Examples come from the docstrings of the
 functions, methods and classes whose lines the attempt added or changed (a changed body counts even
@@ -15,6 +20,7 @@ import ast
 import doctest
 import json
 import logging
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -156,7 +162,7 @@ def docstring_groups(root: Path, path: str, module: str, lines: dict[str, set[in
         docstring = _docstring(node)
         if docstring and not changed.isdisjoint(range(start, end + 1)):
             text, lineno = docstring
-            groups.append(ExampleGroup(name, path, lineno, text, (module,)))
+            groups.append(ExampleGroup(name, path, lineno, with_arrow_examples(text), (module,)))
     return groups
 
 
@@ -187,9 +193,52 @@ def task_groups(task: str, modules: dict[str, set[str]]) -> list[ExampleGroup]:
     whitespace differences are forgiven: a person typed these.
     """
     text = "\n".join("" if line.strip().startswith("```") else line for line in task.splitlines())
+    text = with_arrow_examples(text)
     used = names_used(text)
     wanted = tuple(module for module, names in modules.items() if names & used)
     return [ExampleGroup(TASK, "", 0, text, wanted, star=True, flags=doctest.NORMALIZE_WHITESPACE)]
+
+
+_ARROW = re.compile(r"^(?P<indent>\s*)(?P<call>[A-Za-z_][\w.]*\(.*\))\s*(?:==>|=>|->|==)\s*(?P<value>\S.*?)\s*$")
+
+
+def with_arrow_examples(text: str) -> str:
+    """`text` with each prose example line (`f(x) => y`, y a literal) made a one-line doctest
+    example, so line numbers hold. Left alone: lines inside a `>>>` example's expected output, and
+    an example line followed by prose (doctest would take the prose for its expected output)."""
+    lines = text.splitlines()
+    examples: dict[int, str] = {}
+    in_output = False
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith((">>>", "...")):
+            in_output = True
+        elif not stripped:
+            in_output = False
+        elif not in_output and (example := _arrow_example(line)) is not None:
+            examples[number] = example
+    for number in sorted(examples, reverse=True):  # from the end: whether the next line stays prose is known
+        after = lines[number + 1].strip() if number + 1 < len(lines) else ""
+        if not after or after.startswith(">>>") or number + 1 in examples:
+            lines[number] = examples[number]
+        else:
+            del examples[number]
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
+
+def _arrow_example(line: str) -> str | None:
+    match = _ARROW.match(line)
+    if match is None:
+        return None
+    call, value = match["call"], match["value"]
+    try:
+        parsed = ast.parse(call, mode="eval").body
+        ast.literal_eval(value)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return None
+    if not isinstance(parsed, ast.Call):
+        return None
+    return f"{match['indent']}>>> assert {call} == {value}, {call}"
 
 
 def names_used(text: str) -> set[str]:
