@@ -33,10 +33,11 @@ import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import bashlex  # type: ignore[import-untyped]  # no stubs; its nodes are read as Any
 
+# Mildest first: a compound command is reported under its strictest part.
 Category = Literal[
     "read_only",
     "execute",
@@ -50,20 +51,8 @@ Category = Literal[
     "system",
     "git_discard",
 ]
-# Mildest first: a compound command is reported under its strictest part.
-CATEGORIES: tuple[Category, ...] = (
-    "read_only",
-    "execute",
-    "workspace_write",
-    "delete",
-    "network",
-    "install",
-    "unknown",
-    "publish",
-    "recursive_delete",
-    "system",
-    "git_discard",
-)
+
+CATEGORIES: tuple[Category, ...] = get_args(Category)
 MAX_DEPTH = 4  # `bash -c` inside `bash -c`...: deeper than this is unknown
 
 
