@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,7 +40,6 @@ from overseer.supervise.context import (
 )
 from overseer.supervise.history import HistorySummaries, history_text
 from overseer.supervise.prompts import render
-from overseer.workspace.files import project_files
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +47,6 @@ Source = Literal["supervisor", "template"]
 MAX_ITEMS = 5
 MAX_FILES = 8
 MAX_ITEM_CHARS = 200
-_SCAN_FILES = 5000  # files looked at to check the names a draft gives
 
 
 def _strings(items: int, chars: int = MAX_ITEM_CHARS) -> dict[str, Any]:
@@ -96,12 +93,12 @@ class PromptWriter:
 
     def first(self, task: str, *, guidance: str = "", history: Sequence[Sequence[str]] = ()) -> Prompt:
         """A new conversation's prompt: the whole task, and the supervisor's brief when it gives one."""
-        variables = {"task": task, "workspace": self.workspace, "guidance": guidance}
-        variables["files"] = workspace_files(self.workspace)
+        files = workspace_files(self.workspace)
+        variables = {"task": task, "workspace": self.workspace, "guidance": guidance, "files": files}
         if self._llm is None:
             return Prompt(render("task.j2", self.workspace, **variables), "template", "task.j2")
         try:
-            draft = self._first_draft(task, guidance, history)
+            draft = self._first_draft(task, guidance, history, files)
         except SupervisorError as exc:
             return self._fallback("task.j2", variables, exc)
         return Prompt(
@@ -134,19 +131,20 @@ class PromptWriter:
         note = f"the supervisor's draft was unusable, so the template wrote it: {exc}"
         return Prompt(render(template, self.workspace, **variables), "template", template, note=note)
 
-    def _first_draft(self, task: str, guidance: str, history: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+    def _first_draft(
+        self, task: str, guidance: str, history: Sequence[Sequence[str]], files: Sequence[str]
+    ) -> dict[str, list[str]]:
         sections = [
             Section("task", "\n\n".join(part for part in (task, guidance) if part), Priority.TASK),
             self._history_section(history),
-            Section("listing", "\n".join(workspace_files(self.workspace)), Priority.FILES),
+            Section("listing", "\n".join(files), Priority.FILES),
             Section("files", files_text(self.workspace, relevant_files(self.workspace, task)), Priority.FILES),
             Section("notes", project_notes(self.workspace), Priority.NOTES),
         ]
         answer = self._ask("draft_system.j2", "draft.j2", sections, FIRST_SCHEMA)
-        known = set(_files(self.workspace))
         draft = {
             "criteria": _clean(answer.get("criteria"), MAX_ITEMS),
-            "read_first": [path for path in _clean(answer.get("read_first"), MAX_FILES) if path in known],
+            "read_first": [path for path in _clean(answer.get("read_first"), MAX_FILES) if self._is_file(path)],
             "do_not_touch": _clean(answer.get("do_not_touch"), MAX_ITEMS),
         }
         if not draft["criteria"]:  # the brief's point: without criteria it adds nothing the template lacks
@@ -168,6 +166,11 @@ class PromptWriter:
         if not (draft["what_was_wrong"] or draft["next_steps"]):
             raise SupervisorError("the supervisor's retry draft is empty", answer=str(answer)[:200])
         return draft
+
+    def _is_file(self, path: str) -> bool:
+        """A file the brief names is one in the workspace: never a made-up one, never one outside it."""
+        resolved = (self.workspace / path).resolve()
+        return resolved.is_relative_to(self.workspace.resolve()) and resolved.is_file()
 
     def _history_section(self, history: Sequence[Sequence[str]]) -> Section:
         assert self._summaries is not None
@@ -194,7 +197,3 @@ def _clean(items: object, limit: int) -> list[str]:
         return []
     texts = (item.strip()[:MAX_ITEM_CHARS] for item in items if isinstance(item, str))
     return list(dict.fromkeys(text for text in texts if text))[:limit]
-
-
-def _files(workspace: Path) -> list[str]:
-    return list(islice(project_files(workspace), _SCAN_FILES))
