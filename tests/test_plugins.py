@@ -28,4 +28,4 @@ def test_options_are_validated_by_the_plugin_and_the_key_named() -> None:
 
 def test_unknown_plugin_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="claude-code"):
-        Registry.from_entry_points().load(AGENTS, "aider")
+        Registry.from_entry_points().load(AGENTS, "cursor")

@@ -47,6 +47,10 @@ class SupervisorChoice(PluginChoice):
     # A trusted model briefs the agent in each attempt's prompt (supervise/draft.py): one more
     # question per attempt. Off, or with an untrusted model, the templates alone write the prompts.
     draft: bool = True
+    # Who reviews each attempt. auto: a trusted model only; an untrusted one's opinion decides
+    # nothing and costs seconds per attempt (the packaged tiny model is never even loaded then).
+    # always: the untrusted model too, its opinion shown. off: no review; the evidence alone judges.
+    review: Literal["auto", "always", "off"] = "auto"
 
 
 class DecideConfig(_Strict):

@@ -99,6 +99,11 @@ def policy(ws: Workspace) -> Policy:
         raise ConfigError(f"invalid configuration: policy: no finding code {exc}", hint="see docs/judge.md") from exc
 
 
+def reviews(mode: str, trust: float) -> bool:
+    """Whether the supervisor model reviews each attempt (supervisor.review in config.py)."""
+    return mode == "always" or (mode == "auto" and trust >= TRUSTED_REVIEW)
+
+
 def build_orchestrator(
     ws: Workspace,
     registry: Registry,
@@ -118,9 +123,11 @@ def build_orchestrator(
     if on_text is not None and isinstance(model, Streams):
         model.on_text = on_text
     llm = holds.around_review(model)
-    llm.preflight()
     trust = ws.config.supervisor.trust
     trust = llm.default_trust if trust is None else trust
+    reviewer = Reviewer(llm, trust=trust) if reviews(ws.config.supervisor.review, trust) else None
+    if trust >= TRUSTED_REVIEW or reviewer is not None:
+        llm.preflight()  # an untrusted model that does not review is asked nothing: never loaded
     if isinstance(agent, JudgesCommandsWithAModel) and trust >= TRUSTED_REVIEW:
         agent.use_risk_model(llm)  # commands no rule covers get a trusted model's risk call (arbiter.py)
     limits = ws.config.limits
@@ -131,7 +138,7 @@ def build_orchestrator(
         agent=agent,
         judge=Judge(
             ws.config.gates,
-            Reviewer(llm, trust=trust),
+            reviewer,
             policy(ws),
             Calibration.load(ws.path),
             AcceptanceChecks(llm, trust=trust, config=ws.config.gates),

@@ -69,8 +69,8 @@ class Overseer:
 def start(workspace: Path, tmp_path: Path) -> Iterator[Callable[..., Overseer]]:
     started: list[Overseer] = []
 
-    def run(*args: str, holds: str = "", name: str = "run") -> Overseer:
-        env = dict(os.environ)
+    def run(*args: str, holds: str = "", name: str = "run", review: str = "auto") -> Overseer:
+        env = dict(os.environ, OVERSEER_SUPERVISOR__REVIEW=review)
         if holds:
             env.update(TEST_OVERSEER_HOLD=holds, TEST_OVERSEER_HOLD_DIR=str(hold_dir(tmp_path, name)))
         out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
@@ -328,7 +328,7 @@ def test_killed_during_the_review(
 ) -> None:
     server = scripted([*read_edit(workspace, STUB, RIGHT), DONE, *read_edit(workspace, STUB, RIGHT), DONE])
     assert start("task", "add", TASK, name="add").process.wait(timeout=WAIT_S) == 0
-    first = start("run", holds="review", name="first")
+    first = start("run", holds="review", name="first", review="always")  # the tiny model reviews only when asked
     wait_for("the review", (hold_dir(tmp_path, "first") / "review").exists, first)
 
     first.kill()

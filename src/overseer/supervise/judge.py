@@ -45,13 +45,13 @@ class Judge:
     def __init__(
         self,
         gates: GatesConfig,
-        reviewer: Reviewer,
+        reviewer: Reviewer | None,
         policy: Policy = DEFAULT_POLICY,
         calibration: Calibration | None = None,
         acceptance: AcceptanceChecks | None = None,
     ) -> None:
         self.gates = gates
-        self.reviewer = reviewer
+        self.reviewer = reviewer  # None: no review (supervisor.review), the evidence alone judges
         self.acceptance = acceptance  # None: no acceptance checks (no supervisor model to write them)
         self.policy = policy
         self.calibration = calibration  # None: the packaged model
@@ -66,7 +66,8 @@ class Judge:
         by the tree's hash; a warm-up is one short evaluation).
         """
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overseer-prepare")
-        pool.submit(self.reviewer.warm, workspace)
+        if self.reviewer is not None:
+            pool.submit(self.reviewer.warm, workspace)
         if self.gates.tests:
             self._baseline = (checkpoint_before, pool.submit(_baseline, workspace, self.gates, checkpoint_before))
         pool.shutdown(wait=False)  # the threads finish their one job each, then end
@@ -96,7 +97,7 @@ class Judge:
                 clock.lap("acceptance")
         clock.durations.update({f"gate_{gate.name}": gate.seconds for gate in gates})
         review = None
-        if not any(f.severity is Severity.BLOCKING for f in findings):
+        if self.reviewer is not None and not any(f.severity is Severity.BLOCKING for f in findings):
             review, review_findings = self.reviewer.review(evidence, gates)
             findings += self.policy.apply(review_findings)
         durations = clock.lap("review")
