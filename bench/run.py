@@ -342,7 +342,15 @@ def fixed_cost_figures(pairs: Sequence[SideBySide]) -> dict[str, Any]:
         "review_s": median([p.attempt.review_s for p in pairs]),
         "outside_attempt_s": median([p.do_s - p.attempt.total_s for p in pairs]),
     }
-    return {"claude_p_s": claude, "overseer_do_s": do, "ratio": do / claude, "do_parts_median": parts}
+    attempt = median([p.attempt.total_s for p in pairs])  # what each further task of a running queue costs
+    return {
+        "claude_p_s": claude,
+        "overseer_do_s": do,
+        "ratio": do / claude,
+        "attempt_s": attempt,
+        "attempt_ratio": attempt / claude,
+        "do_parts_median": parts,
+    }
 
 
 def figures(runs: Sequence[DoRun], help_s: Sequence[float], python_s: Sequence[float]) -> dict[str, Any]:
@@ -431,6 +439,8 @@ def print_fixed_cost(fixed: Mapping[str, Any], count: int) -> None:
     print(_row("claude -p alone (same script)", f"{fixed['claude_p_s']:.3f}"))
     print(_row("overseer do", f"{fixed['overseer_do_s']:.3f}"))
     print(_row("ratio (goal: 3 or under)", f"{fixed['ratio']:.1f}x"))
+    print(_row("the attempt alone (start-up paid once a run)", f"{fixed['attempt_s']:.3f}"))
+    print(_row("its ratio", f"{fixed['attempt_ratio']:.1f}x"))
     for name, seconds in fixed["do_parts_median"].items():
         print(_row(f"  of overseer do: {name}", f"{seconds:.3f}"))
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from overseer.errors import ConfigError
 
@@ -38,6 +38,10 @@ class Limits(_Strict):
     max_attempts: int = Field(default=3, ge=1)
     attempt_timeout_s: float = Field(default=900, gt=0)
     silence_timeout_s: float = Field(default=300, gt=0)
+    agent_restarts: int = Field(default=2, ge=0)  # a crashed agent run is started again this many times
+    rate_limit_backoff_s: float = Field(default=30, gt=0)  # the first wait when a rate limit names none; doubles
+    rate_limit_backoff_max_s: float = Field(default=900, gt=0)  # the longest of those waits
+    rate_limit_max_wait_s: float = Field(default=6 * 3600, ge=0)  # waiting in all, per attempt; then it fails
 
 
 class SupervisorChoice(PluginChoice):
@@ -95,6 +99,36 @@ class GatesConfig(_Strict):
     max_diff_lines: int | None = Field(default=None, gt=0)  # None: max(400, 40 x the task's words)
 
 
+class NotifyConfig(_Strict):
+    """Who is told when a task stops for a human (orchestrator/notify.py)."""
+
+    bell: bool = True  # the terminal bell, when overseer runs in a terminal
+    desktop: bool = False  # a desktop notification through `notify-send`
+    webhook: str | None = None  # a URL that gets a JSON POST
+    webhook_timeout_s: float = Field(default=5, gt=0)
+
+
+class BreakpointRule(_Strict):
+    """When to stop for a human (supervise/breakpoints.py). A rule may hold several conditions: it fires
+    when any of them holds. `tool` rules stop the agent before the call (overseer resolve --allow/--deny);
+    the others stop a task before an attempt is let through, or, for the budgets, before the next one."""
+
+    paths: list[str] = Field(default_factory=list)  # gitignore-style globs any changed path matches
+    diff_lines_over: int | None = Field(default=None, ge=0)
+    confidence_under: float | None = Field(default=None, ge=0, le=1)  # before an attempt proceeds
+    findings: list[str] = Field(default_factory=list)  # finding codes (docs/policy.md)
+    first_attempt_tagged: str | None = None  # the first attempt of tasks with this tag
+    task_minutes_over: float | None = Field(default=None, gt=0)  # wall time of the task's attempts
+    task_cost_usd_over: float | None = Field(default=None, gt=0)  # what the agent reports; unknown counts as spent
+    tool: str | None = None  # a tool call: "Bash(git push*)", "Write(*.lock)", "WebFetch"
+
+    @model_validator(mode="after")
+    def _has_a_condition(self) -> BreakpointRule:
+        if not self.model_dump(exclude_defaults=True):
+            raise ValueError("a breakpoint needs a condition (paths, diff_lines_over, confidence_under, ...)")
+        return self
+
+
 class OverseerConfig(_Strict):
     agent: PluginChoice
     supervisor: SupervisorChoice
@@ -104,6 +138,9 @@ class OverseerConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     policy: dict[str, PolicyRow] = Field(default_factory=dict)  # finding code -> severity/route override
+    # name -> rule; a layer adds rules by name, and `name: null` removes one an earlier layer set.
+    breakpoints: dict[str, BreakpointRule | None] = Field(default_factory=dict)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     # An interrupted attempt's changes (Ctrl-C, a kill): "restore" the workspace to its checkpoint, or "keep" them.
     on_interrupt: Literal["restore", "keep"] = "restore"
 

@@ -6,6 +6,7 @@
     ├── StoreError                the state database could not be read or written               exit 1
     │   └── StoreLockedError      another process holds the database lock
     ├── AgentError                the coding agent could not be started or crashed              exit 1
+    │   └── AgentAuthError        its model service refused its credentials: a human logs in
     ├── SupervisorError           the supervising LLM failed                                    exit 1
     └── CheckpointError           a snapshot or rollback of the workspace failed                exit 1
 
@@ -50,6 +51,10 @@ class StoreLockedError(StoreError):
 
 
 class AgentError(OverseerError):
+    pass
+
+
+class AgentAuthError(AgentError):
     pass
 
 

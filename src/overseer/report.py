@@ -76,6 +76,7 @@ def task_summary(store: Store, task_id: int) -> dict[str, Any]:
         "text": task.text,
         "status": task.status.value,
         "priority": task.priority,
+        "tags": task.tags,
         "attempts": len(attempts),
         "decision": last["decision"] if last else None,
         "confidence": last["confidence"] if last else None,
@@ -85,5 +86,12 @@ def task_summary(store: Store, task_id: int) -> dict[str, Any]:
         "claims": last["claims"] if last else [],
         "error": error or (last["error"] if last else ""),
         "session_id": task.session_id,
+        "breakpoint": _open_breakpoint(store, task_id),
         "history": attempts,
     }
+
+
+def _open_breakpoint(store: Store, task_id: int) -> dict[str, Any] | None:
+    """The rule of the user's the task waits on, if one stopped it (`overseer breakpoints`)."""
+    point = store.open_breakpoint_of(task_id)
+    return None if point is None else {"id": point.id, "rule": point.rule, "kind": point.kind, "reason": point.reason}

@@ -18,10 +18,12 @@ from overseer.errors import ConfigError, UsageError
 from overseer.llm.stream import Streams, TextSink
 from overseer.orchestrator import Orchestrator, Reporter
 from overseer.orchestrator.holds import Holds
+from overseer.orchestrator.notify import Notifier
 from overseer.plugins import AGENTS, LLMS, Registry
 from overseer.redact import Redactor
 from overseer.state.store import Store, sqlite_url
 from overseer.supervise.acceptance import AcceptanceChecks
+from overseer.supervise.breakpoints import Breakpoints
 from overseer.supervise.calibration import Calibration
 from overseer.supervise.decide import DecisionEngine
 from overseer.supervise.draft import PromptWriter
@@ -153,4 +155,6 @@ def build_orchestrator(
         keep_interrupted=ws.config.on_interrupt == "keep",
         holds=holds,
         prompts=PromptWriter(ws.path, llm if ws.config.supervisor.draft else None, trust=trust),
+        breakpoints=Breakpoints(ws.config.breakpoints),
+        notifier=Notifier(ws.config.notify),
     )

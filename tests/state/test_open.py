@@ -31,6 +31,7 @@ TABLES = {
     "attempts",
     "verdicts",
     "resolutions",
+    "breakpoints",
     "events",
     "file_changes",
     "findings",

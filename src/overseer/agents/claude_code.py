@@ -24,6 +24,7 @@ from claude_agent_sdk import (
     ClaudeSDKError,
     CLINotFoundError,
     HookMatcher,
+    RateLimitEvent,
     ResultMessage,
     SystemMessage,
     TextBlock,
@@ -55,6 +56,9 @@ from overseer.workspace.files import STATE_DIR
 
 _EXCERPT = 2000  # characters of a tool result kept in the event log
 _SANDBOX_MISSING = "Sandbox required but unavailable"
+# The CLI retries a rate-limited or failed request ten times over about 3 minutes, silently; with
+# two, the output monitor does the waiting, visibly (orchestrator/running.py). The user's value wins.
+_CLI_RETRIES = "2"
 
 
 class ClaudeCodeConfig(BaseModel):
@@ -170,7 +174,13 @@ class ClaudeCodeAgent:
             settings=json.dumps(claude_settings(boundary, sandboxed=self.config.sandbox)),
             add_dirs=[temp],  # a working directory, so the CLI lets its file tools write there too
             # The CLI keeps its per-user temp dir (the sandboxed commands' TMPDIR) under CLAUDE_CODE_TMPDIR.
-            env={**self.config.env, **lifeline, "TMPDIR": temp, "CLAUDE_CODE_TMPDIR": temp},
+            env={
+                "CLAUDE_CODE_MAX_RETRIES": os.environ.get("CLAUDE_CODE_MAX_RETRIES", _CLI_RETRIES),
+                **self.config.env,
+                **lifeline,
+                "TMPDIR": temp,
+                "CLAUDE_CODE_TMPDIR": temp,
+            },
             stderr=run.stderr.append,
         )
 
@@ -230,6 +240,10 @@ class _Run:
             self.emit(AgentEvent("session", {"session_id": self.session_id}))
         elif isinstance(message, AssistantMessage):
             self._assistant(message)
+        elif isinstance(message, RateLimitEvent):  # the output monitor waits out a rejected one (monitor.py)
+            info = message.rate_limit_info
+            data = {"status": info.status, "resets_at": info.resets_at, "type": info.rate_limit_type}
+            self.emit(AgentEvent("rate_limit", data))
         elif isinstance(message, UserMessage) and isinstance(message.content, list):
             for block in message.content:
                 if isinstance(block, ToolResultBlock):

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from overseer import log
-from overseer.cli import calibrate, checkpoints, demo, doctor, history, run, tasks, templates, workspace
+from overseer.cli import breakpoints, calibrate, checkpoints, demo, doctor, history, run, tasks, templates, workspace
 from overseer.errors import OverseerError
 from overseer.redact import Redactor
 
@@ -43,6 +43,7 @@ app.command("run")(run.run)
 app.command("do")(run.do)
 app.command("status")(workspace.status)
 app.command("resolve")(workspace.resolve)
+app.command("breakpoints")(breakpoints.breakpoints)
 app.command("history")(history.history)
 app.command("export")(history.export)
 app.command("checkpoints")(checkpoints.checkpoints)

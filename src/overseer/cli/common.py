@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from collections.abc import Iterable
@@ -25,6 +26,15 @@ WorkspaceOption = typer.Option(
     Path("."), "--workspace", "-w", help="The project the agent works in (default: the current directory)."
 )
 JsonOption = typer.Option(False, "--json", help="Print one JSON object on stdout, for scripts.")
+TagOption = typer.Option([], "--tag", "-t", help="A tag for breakpoint rules (`first_attempt_tagged`); repeatable.")
+
+
+def who() -> str:
+    """The person answering, for the record; "" where the system has no name for them."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no LOGNAME/USER and no passwd entry (a bare container)
+        return ""
 
 
 def open_ws(path: Path, *, create: bool = False) -> Workspace:

@@ -68,6 +68,10 @@ class ConsoleReporter:
             self.console.print(f"  {mark} {event.data['tool']} {escape(str(target))[:100]}")
         elif event.kind == "report":  # the agent's honest way out (agents/honesty.py)
             self.console.print(f"  [yellow]{event.data['kind']}:[/] {escape(str(event.data.get('text', '')))[:160]}")
+        elif event.kind == "monitor":  # the output monitor: a wait, a restart, a stall (agents/monitor.py)
+            wait = f" {event.data['wait_s']:g} s, the attempt is not used up" if "wait_s" in event.data else ""
+            said = f"{event.data['signal']}: {event.data['reason']}"[:200]
+            self.console.print(f"  [yellow]monitor:[/] {escape(said)} -> {event.data.get('action', '')}{wait}")
         elif event.kind == "result" and event.data.get("is_error"):
             self.console.print(f"  [red]agent error:[/] {escape(str(event.data.get('text', '')))[:160]}")
 

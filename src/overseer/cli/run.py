@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from overseer.cli.common import JsonOption, WorkspaceOption, exit_code, open_ws, print_json, stderr, stdout
+from overseer.cli.common import (
+    JsonOption,
+    TagOption,
+    WorkspaceOption,
+    exit_code,
+    open_ws,
+    print_json,
+    stderr,
+    stdout,
+)
 from overseer.cli.render import ConsoleReporter, render_task
 from overseer.domain import TaskStatus
 from overseer.errors import ConfigError
@@ -79,6 +89,7 @@ def _print_run(summaries: list[dict[str, object]], waiting: list[int]) -> None:
 
 def do(
     text: str = typer.Argument(..., help="What the agent should do."),
+    tags: list[str] = TagOption,
     workspace: Path = WorkspaceOption,
     json_output: bool = JsonOption,
 ) -> None:
@@ -86,15 +97,15 @@ def do(
 
     A task that a stopped overseer left half done is recovered and finished first."""
     with open_ws(workspace, create=True) as ws:
-        code = run_one(ws, text, json_output=json_output)
+        code = run_one(ws, text, json_output=json_output, tags=tags)
     raise typer.Exit(code)
 
 
-def run_one(ws: Workspace, text: str, *, json_output: bool) -> int:
+def run_one(ws: Workspace, text: str, *, json_output: bool, tags: Sequence[str] = ()) -> int:
     from overseer.report import task_summary
 
     orchestrator = _orchestrator(ws, json_output)
-    task = ws.store.add_task(ws.project_id, text)
+    task = ws.store.add_task(ws.project_id, text, tags=tags)
     ran = orchestrator.run([task.id])  # with any task a stopped overseer left, recovered
     resumed = [task_summary(ws.store, t) for t in ran if t != task.id]
     summary = task_summary(ws.store, task.id)

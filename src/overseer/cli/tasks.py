@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from overseer.cli.common import JsonOption, WorkspaceOption, open_ws, print_json, stdout
+from overseer.cli.common import JsonOption, TagOption, WorkspaceOption, open_ws, print_json, stdout
 from overseer.cli.render import render_task_list
 
 app = typer.Typer(help="Add and list tasks.", no_args_is_help=True)
@@ -19,12 +19,13 @@ def add(
     depends_on: list[int] = typer.Option(
         [], "--depends-on", "-d", help="A task that must complete first (repeatable)."
     ),
+    tags: list[str] = TagOption,
     workspace: Path = WorkspaceOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Add a task to the queue; `overseer run` runs it."""
     with open_ws(workspace, create=True) as ws:
-        task = ws.store.add_task(ws.project_id, text, priority=priority, depends_on=depends_on)
+        task = ws.store.add_task(ws.project_id, text, priority=priority, depends_on=depends_on, tags=tags)
         if json_output:
             print_json({"task_id": task.id, "status": task.status.value})
         else:
@@ -42,6 +43,7 @@ def list_tasks(workspace: Path = WorkspaceOption, json_output: bool = JsonOption
                 "text": t.text,
                 "status": t.status.value,
                 "priority": t.priority,
+                "tags": t.tags,
                 "depends_on": sorted(deps.get(t.id, set())),
                 "attempts": len(ws.store.attempts(t.id)),
             }

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from overseer.cli.common import JsonOption, WorkspaceOption, open_ws, print_json, stdout
+from overseer.cli.common import JsonOption, WorkspaceOption, open_ws, print_json, stdout, who
 from overseer.cli.render import render_task
 from overseer.domain import TaskStatus
 from overseer.errors import UsageError
@@ -60,9 +60,8 @@ def resolve(
         task = ws.store.get_task(task_id)
         if task.status is not TaskStatus.NEEDS_HUMAN:
             raise UsageError(f"task {task_id} is not waiting for a human (it is {task.status.value})")
-        ws.store.add_resolution(
-            task_id, "retry" if retry is not None else "accept" if accept else "abandon", retry or ""
-        )
+        action = "retry" if retry is not None else "accept" if accept else "abandon"
+        ws.store.add_resolution(task_id, action, retry or "", by=who())
         if retry is not None:
             ws.store.set_guidance(task_id, retry)
             ws.store.reset_budget(task_id)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from overseer import log
 from overseer.agents.base import Agent, AgentEvent, AgentRequest
-from overseer.config import Limits
+from overseer.config import Limits, NotifyConfig
 from overseer.domain import (
     AgentResult,
     AttemptStatus,
@@ -34,18 +34,21 @@ from overseer.domain import (
     TaskStatus,
     Verdict,
 )
-from overseer.errors import AgentError
+from overseer.errors import AgentAuthError, AgentError
 from overseer.orchestrator.holds import Holds
 from overseer.orchestrator.lease import Heartbeat, RunnerId, WorkspaceLock, lease_until
+from overseer.orchestrator.notify import HumanNeeded, Notifier
 from overseer.orchestrator.recovery import RECOVERED, SETTLED, Recovery
 from overseer.orchestrator.running import Follow, run_agent
 from overseer.schedule import plan
 from overseer.state.models import Task
 from overseer.state.store import Store
 from overseer.state.writer import EventWriter
+from overseer.supervise.breakpoints import Breakpoints, Fired, Situation
 from overseer.supervise.decide import DecisionEngine
 from overseer.supervise.draft import Prompt, PromptWriter
 from overseer.supervise.judge import Judge
+from overseer.supervise.scope import diff_stats
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.files import STATE_DIR
 from overseer.workspace.outside import OutsideWatch
@@ -58,6 +61,7 @@ _RESTORED_NOTE = (
 )
 _KEPT_NOTE = "overseer was stopped during your last attempt; the files are as you left them, unchecked."
 _CARRY_ON = "Carry on with the task."
+_NOT_ACCEPTED = "Your previous attempt at this task was not accepted. What overseer found:"
 
 
 class Reporter(Protocol):
@@ -90,6 +94,7 @@ class _AttemptRecord:
     changes: tuple[FileChange, ...] = ()
     verdict: Verdict | None = None
     outcome: Outcome | None = None
+    fired: Fired | None = None  # the breakpoint rule that stopped the attempt
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -109,6 +114,8 @@ class Orchestrator:
         holds: Holds | None = None,
         runner: RunnerId | None = None,
         prompts: PromptWriter | None = None,
+        breakpoints: Breakpoints | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.store = store
         self.project_id = project_id
@@ -120,10 +127,13 @@ class Orchestrator:
         self.reporter = reporter or SilentReporter()
         self.holds = holds or Holds()
         self.prompts = prompts or PromptWriter(workspace)
+        self.breakpoints = breakpoints or Breakpoints({})
+        self.notifier = notifier or Notifier(NotifyConfig(bell=False))
         self.owner = str(runner or RunnerId.current())
         self.checkpoints = Checkpoints(workspace)
         self.recovery = Recovery(store, self.checkpoints, self.owner, restore=not keep_interrupted)
         self.lock = WorkspaceLock(workspace / STATE_DIR / "run.lock")
+        self.halted = ""  # why this run took no more tasks: the agent cannot log in, so every task would fail
 
     def run(self, task_ids: Sequence[int] | None = None) -> list[int]:
         """Recover orphaned tasks, then run pending ones (all, or those named, plus the recovered) in
@@ -143,6 +153,8 @@ class Orchestrator:
                 except BaseException:
                     self._close_interrupted(task_id)
                     raise
+            if self.halted:
+                break
         return ran
 
     def _next_ready(self, wanted: set[int] | None, skip: set[int]) -> int | None:
@@ -165,6 +177,11 @@ class Orchestrator:
             number = self._next_number(task_id)
             try:
                 outcome = self._attempt(task, number, prompt)
+            except AgentAuthError as exc:  # a human must log the agent in: stop here, retry nothing
+                self.halted = str(exc)
+                self.store.release_task(task_id, self.owner, TaskStatus.NEEDS_HUMAN, brief=str(exc))
+                self._tell(task, str(exc))
+                return TaskStatus.NEEDS_HUMAN
             except AgentError as exc:
                 self.store.release_task(task_id, self.owner, TaskStatus.FAILED, brief=str(exc))
                 return TaskStatus.FAILED
@@ -175,12 +192,20 @@ class Orchestrator:
                 continue
             status = SETTLED[outcome.decision]
             self.store.release_task(task_id, self.owner, status, brief=outcome.brief or None)
+            if status is TaskStatus.NEEDS_HUMAN:
+                self._tell(task, outcome.brief)
             return status
+
+    def _tell(self, task: Task, brief: str) -> None:
+        """Notify the user that the task waits for them (notify.py), with the rule when one stopped it."""
+        point = self.store.open_breakpoint_of(task.id)
+        rule = point.rule if point is not None else ""
+        self.notifier.human_needed(HumanNeeded(task.id, task.text, brief, str(self.workspace), rule))
 
     def _first_prompt(self, task: Task) -> Prompt:
         """A new conversation gets the whole task; a continued one what it has not heard yet: that
         overseer was stopped, the retry feedback still pending, or that a human asks for more."""
-        if task.session_id:
+        if task.session_id and self._has_sessions:
             stopped = self._interruption_note(task.id)
             if task.pending_feedback:
                 feedback = task.pending_feedback
@@ -191,9 +216,19 @@ class Orchestrator:
             if feedback:
                 text = "\n\n".join(part for part in (stopped, feedback) if part)
                 return self._retry_prompt(task, text, guidance=task.guidance or "")
+        if task.pending_feedback and not self._has_sessions:
+            return self._retry_prompt(task, task.pending_feedback, guidance=task.guidance or "")
         return self.prompts.first(task.text, guidance=task.guidance or "", history=self._history(task.id))
 
+    @property
+    def _has_sessions(self) -> bool:
+        """Whether the agent continues a conversation (a retry then says only what is new to it)."""
+        return bool(getattr(self.agent, "has_sessions", True))
+
     def _retry_prompt(self, task: Task, feedback: str, guidance: str = "") -> Prompt:
+        if not self._has_sessions:  # it remembers nothing: the whole task again, then what was wrong
+            first = self.prompts.first(task.text, guidance=guidance, history=self._history(task.id))
+            return replace(first, text=f"{first.text}\n\n{_NOT_ACCEPTED}\n\n{feedback.strip()}")
         last = self.store.attempts(task.id)[-1] if self.prompts.drafting else None
         after = last.checkpoint_after if last else None
         diff = self.checkpoints.diff(last.checkpoint_before, after) if last and after else ""
@@ -250,6 +285,10 @@ class Orchestrator:
             self._finish(attempt.id, record)
             raise
         self._finish(attempt.id, record)
+        if (fired := record.fired) is not None:
+            self.store.open_breakpoint(
+                task.id, attempt.id, rule=fired.rule, kind="attempt", reason=fired.reason, detail={}
+            )
         self.reporter.attempt_judged(task, number, record.verdict, record.outcome)
         assert record.outcome is not None
         return record.outcome
@@ -264,7 +303,8 @@ class Orchestrator:
     def _run_and_judge(
         self, task: Task, number: int, prompt: str, before: str, record: _AttemptRecord, follow: Follow
     ) -> None:
-        request = AgentRequest(prompt=prompt, workspace=self.workspace, session_id=task.session_id)
+        session = task.session_id if self._has_sessions else None
+        request = AgentRequest(prompt=prompt, workspace=self.workspace, session_id=session)
         watch = self._watch_outside()
         ran = run_agent(self.agent, request, self.limits, follow)
         outside = watch.changes()
@@ -293,15 +333,34 @@ class Orchestrator:
         record.verdict = self.judge.judge(evidence)
         previous = self.store.last_signature(task.id, since_number=task.budget_start)
         record.outcome = self.decider.decide(record.verdict, number - task.budget_start + 1, previous)
+        record.fired = self.breakpoints.check(record.outcome, record.verdict, self._situation(task, evidence, record))
+        if record.fired is not None:  # a rule of the user's: a person looks first
+            record.outcome = record.fired.outcome()
         record.status = AttemptStatus.TIMED_OUT if ran.timed_out else AttemptStatus.FINISHED
         follow.writer.flush()  # the writer's own cost below covers every event of the attempt
         timings = {"agent_s": ran.seconds, **{f"{k}_s": v for k, v in record.verdict.durations.items()}}
         timings["outside_check_s"] = outside.seconds
         timings["event_writer_s"] = follow.writer.busy_s
+        timings["rate_limit_wait_s"] = ran.waited_s
         timings["total_s"] = time.perf_counter() - record.started
         data: dict[str, float | int] = {k: round(v, 4) for k, v in timings.items()}
         data["events"] = follow.writer.written
+        data["agent_restarts"] = ran.restarts
         follow.writer.put(follow.attempt_id, "timings", dict(data))
+
+    def _situation(self, task: Task, evidence: Evidence, record: _AttemptRecord) -> Situation:
+        """What the breakpoint rules look at: this attempt, and what the task has spent with it."""
+        earlier = [a for a in self.store.attempts(task.id) if a.number < evidence.attempt]
+        spent = sum((a.finished_at - a.started_at).total_seconds() for a in earlier if a.finished_at is not None)
+        cost = record.result.cost_usd if record.result is not None else None
+        return Situation(
+            attempt=evidence.attempt,
+            tags=frozenset(task.tags),
+            changed=tuple(change.path for change in evidence.changes),
+            diff_lines=sum((stat.added or 0) + (stat.removed or 0) for stat in diff_stats(evidence)),
+            spent_s=spent + time.perf_counter() - record.started,
+            costs=(*(a.cost_usd for a in earlier), cost),
+        )
 
     def _watch_outside(self) -> OutsideWatch:
         """Symlinks out of the workspace always; with Bash unsandboxed, files changed outside it too."""

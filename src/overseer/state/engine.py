@@ -57,7 +57,7 @@ WRITE_OPTIONS = {WRITING: True}
 MIGRATIONS = "overseer.state:migrations"  # package resource: works from a wheel as well as a checkout
 # The newest revision in migrations/versions. Known here so that start-up can check the schema with
 # one plain query and import Alembic only to migrate; tests/state checks it matches Alembic's head.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 # The advisory lock every PostgreSQL write takes ("overseer" in ASCII); advisory locks are per database.
 PG_WRITE_LOCK = 0x6F766572_73656572
 PG_CONNECT_TIMEOUT_S = 10

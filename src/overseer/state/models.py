@@ -109,6 +109,7 @@ class Task(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     pending_feedback: Mapped[str | None] = mapped_column(Text)  # a retry's feedback, until an attempt is judged
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=sql_text("'[]'"))  # for breakpoints
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -213,6 +214,23 @@ class Resolution(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))  # the attempt it answered
-    action: Mapped[str] = mapped_column(String(16))  # accept | retry | abandon
+    action: Mapped[str] = mapped_column(String(16))  # accept | retry | abandon | allow | deny
     guidance: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    by: Mapped[str] = mapped_column(String(255), default="", server_default=sql_text("''"))  # who answered
+
+
+class BreakpointRow(Base):
+    """A rule of the user's that stopped a task for a human (supervise/breakpoints.py), and the answer."""
+
+    __tablename__ = "breakpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    rule: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # attempt: before it goes further | tool: a call waits
+    reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column()  # a tool breakpoint's pending call
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolution_id: Mapped[int | None] = mapped_column(ForeignKey("resolutions.id"))  # None: still open

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Update, func, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Select, Update, func, insert, select, update
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from overseer.domain import AttemptStatus, Decision, FileChange, GateResult, Outcome, TaskStatus, Verdict
@@ -27,6 +27,7 @@ from overseer.state.engine import WRITE_OPTIONS, connect, location, translate_er
 from overseer.state.engine import sqlite_url as sqlite_url
 from overseer.state.models import (
     Attempt,
+    BreakpointRow,
     DecisionRow,
     Event,
     FileChangeRow,
@@ -98,11 +99,19 @@ class Store:
                 session.flush()
             return project
 
-    def add_task(self, project_id: int, text: str, *, priority: int = 0, depends_on: Sequence[int] = ()) -> Task:
+    def add_task(
+        self,
+        project_id: int,
+        text: str,
+        *,
+        priority: int = 0,
+        depends_on: Sequence[int] = (),
+        tags: Sequence[str] = (),
+    ) -> Task:
         try:
             with self.writing() as session:
                 _check_dependencies(session, project_id, depends_on)
-                task = Task(project_id=project_id, text=self._redact(text), priority=priority)
+                task = Task(project_id=project_id, text=self._redact(text), priority=priority, tags=sorted(set(tags)))
                 session.add(task)
                 session.flush()  # assigns task.id for the dependency rows
                 session.add_all(TaskDependency(task_id=task.id, depends_on_id=dep) for dep in set(depends_on))
@@ -292,15 +301,52 @@ class Store:
             )
             return None if signature is None else {str(k): str(v) for k, v in signature.items()}
 
-    def add_resolution(self, task_id: int, action: str, guidance: str = "") -> Resolution:
-        """Record a human's answer to a waiting task, against the task's latest attempt."""
+    def add_resolution(self, task_id: int, action: str, guidance: str = "", *, by: str = "") -> Resolution:
+        """Record a human's answer to a waiting task, against the task's latest attempt; it answers the
+        task's open breakpoints too."""
         with self.writing() as session:
             _task(session, task_id)
             last = session.scalar(select(func.max(Attempt.id)).where(Attempt.task_id == task_id))
-            row = Resolution(task_id=task_id, attempt_id=last, action=action, guidance=self._redact(guidance))
+            row = Resolution(task_id=task_id, attempt_id=last, action=action, guidance=self._redact(guidance), by=by)
+            session.add(row)
+            session.flush()
+            for point in session.scalars(_open_breakpoints(task_id)):
+                point.resolution_id = row.id
+            return row
+
+    def open_breakpoint(
+        self, task_id: int, attempt_id: int | None, *, rule: str, kind: str, reason: str, detail: dict[str, Any]
+    ) -> BreakpointRow:
+        with self.writing() as session:
+            _task(session, task_id)
+            row = BreakpointRow(
+                task_id=task_id,
+                attempt_id=attempt_id,
+                rule=rule,
+                kind=kind,
+                reason=self._redact(reason),
+                detail=self._redactor.redact_data(detail),
+            )
             session.add(row)
             session.flush()
             return row
+
+    def breakpoints(self, project_id: int) -> list[tuple[BreakpointRow, Resolution | None]]:
+        """Every breakpoint of the project, oldest first, with the answer it got (None: still open)."""
+        with self.reading() as session:
+            query = (
+                select(BreakpointRow, Resolution)
+                .join(Task, Task.id == BreakpointRow.task_id)
+                .outerjoin(Resolution, Resolution.id == BreakpointRow.resolution_id)
+                .where(Task.project_id == project_id)
+                .order_by(BreakpointRow.id)
+            )
+            return [(point, answer) for point, answer in session.execute(query)]
+
+    def open_breakpoint_of(self, task_id: int) -> BreakpointRow | None:
+        """The task's latest unanswered breakpoint."""
+        with self.reading() as session:
+            return session.scalar(_open_breakpoints(task_id).order_by(BreakpointRow.id.desc()).limit(1))
 
     def resolutions(self, project_id: int) -> list[Resolution]:
         with self.reading() as session:
@@ -482,3 +528,7 @@ def _change_row(attempt_id: int, change: FileChange) -> FileChangeRow:
         sha_before=change.sha_before,
         sha_after=change.sha_after,
     )
+
+
+def _open_breakpoints(task_id: int) -> Select[BreakpointRow]:
+    return select(BreakpointRow).where(BreakpointRow.task_id == task_id, BreakpointRow.resolution_id.is_(None))

@@ -9,7 +9,7 @@ failures of an OpenAI-compatible one (`llama_server.LlamaCppServer` runs a real 
 from overseer.testing.environment import DUMMY_API_KEY, claude_environ, without_model_credentials
 from overseer.testing.ollama_server import OllamaErrorReply, ScriptedOllamaServer
 from overseer.testing.openai_server import OpenAIErrorReply, ScriptedOpenAIServer
-from overseer.testing.scripted_api import Say, ScriptedAnthropicServer, Turn, Use, api_error, turn
+from overseer.testing.scripted_api import Say, ScriptedAnthropicServer, Turn, Use, api_error, dropped, turn
 
 __all__ = [
     "DUMMY_API_KEY",
@@ -23,6 +23,7 @@ __all__ = [
     "Use",
     "api_error",
     "claude_environ",
+    "dropped",
     "turn",
     "without_model_credentials",
 ]

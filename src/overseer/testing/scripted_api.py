@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,8 @@ class Turn:
     status: int = 200
     error: str = ""
     times: int = 1  # answer this many requests with this turn (the CLI retries some errors itself)
+    headers: tuple[tuple[str, str], ...] = ()  # sent with an error reply (retry-after...)
+    drop: bool = False  # close the connection without an answer, as a dying network or proxy would
 
     @property
     def stop_reason(self) -> str:
@@ -54,8 +57,15 @@ def turn(*blocks: Say | Use) -> Turn:
     return Turn(blocks=blocks)
 
 
-def api_error(status: int, message: str, *, times: int = 1) -> Turn:
-    return Turn(status=status, error=message, times=times)
+def api_error(status: int, message: str, *, times: int = 1, retry_after: float | None = None) -> Turn:
+    """An HTTP error reply; `retry_after` sends the header a rate limit (429) comes with."""
+    headers = () if retry_after is None else (("retry-after", f"{retry_after:g}"),)
+    return Turn(status=status, error=message, times=times, headers=headers)
+
+
+def dropped(*, times: int = 1) -> Turn:
+    """No reply at all: the connection is closed as soon as the request is read."""
+    return Turn(drop=True, times=times)
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
@@ -116,8 +126,18 @@ class _Handler(QuietJsonHandler):
             self._send_json(404, _error_body(404, f"scripted server: no route {path}"))
 
     def _reply(self, reply: Turn, *, stream: bool) -> None:
+        if reply.drop:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if reply.status != 200:
-            self._send_json(reply.status, _error_body(reply.status, reply.error))
+            data = json.dumps(_error_body(reply.status, reply.error)).encode()
+            self.send_response(reply.status)
+            headers = (("Content-Type", "application/json"), ("Content-Length", str(len(data))), *reply.headers)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
             return
         message_id = self.server.script.new_id("msg")
         blocks = [self._block(b) for b in reply.blocks]
