@@ -49,6 +49,20 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class DeferredCall:
+    """A tool call a breakpoint rule held back: the run ended before it ran, waiting for a developer."""
+
+    tool_use_id: str
+    tool: str
+    input: dict[str, Any]
+    rule: str  # the breakpoint rule that matched it
+
+    def detail(self) -> dict[str, Any]:
+        """What a tool breakpoint records of the call."""
+        return {"tool_use_id": self.tool_use_id, "tool": self.tool, "input": self.input}
+
+
+@dataclass(frozen=True)
 class AgentReport:
     """The agent's honest way out (agents/honesty.py): a conflict it reports, a question for a human,
     or its word that it cannot finish. `kind` is report_conflict | ask_human | cannot_finish."""
@@ -68,6 +82,7 @@ class AgentResult:
     cost_usd: float | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     reports: tuple[AgentReport, ...] = ()  # through overseer's own tools, in the order made
+    deferred: DeferredCall | None = None  # the call the run stopped before, for a developer to answer
 
     @property
     def denied_calls(self) -> tuple[ToolCall, ...]:

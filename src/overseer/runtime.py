@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overseer.agents.base import JudgesCommandsWithAModel
+from overseer.agents.base import JudgesCommandsWithAModel, StopsForApproval
 from overseer.config import OverseerConfig, load_config
 from overseer.domain import TRUSTED_REVIEW
 from overseer.errors import ConfigError, UsageError
@@ -121,6 +121,9 @@ def build_orchestrator(
     holds = holds or Holds()
     agent = registry.create(AGENTS, ws.config.agent, "agent")
     agent.preflight()
+    breakpoints = Breakpoints(ws.config.breakpoints)
+    if isinstance(agent, StopsForApproval):  # others cannot hold a call back: their tool rules do nothing
+        agent.stop_before(breakpoints.tool_rules)
     model = registry.create(LLMS, ws.config.supervisor, "supervisor")
     if on_text is not None and isinstance(model, Streams):
         model.on_text = on_text
@@ -155,6 +158,6 @@ def build_orchestrator(
         keep_interrupted=ws.config.on_interrupt == "keep",
         holds=holds,
         prompts=PromptWriter(ws.path, llm if ws.config.supervisor.draft else None, trust=trust),
-        breakpoints=Breakpoints(ws.config.breakpoints),
+        breakpoints=breakpoints,
         notifier=Notifier(ws.config.notify),
     )

@@ -6,13 +6,16 @@ Agents never touch the store: they emit `AgentEvent`s through a callback and ret
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from overseer.domain import AgentResult
 from overseer.llm.base import LLM
+
+if TYPE_CHECKING:  # approval.py parses shell commands (bashlex): not for every `overseer --help`
+    from overseer.agents.approval import AnsweredCall
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,7 @@ class AgentRequest:
     prompt: str
     workspace: Path
     session_id: str | None = None  # continue this session (a retry) instead of starting a new one
+    answered: tuple[AnsweredCall, ...] = ()  # deferred calls the developer has answered since (approval.py)
 
 
 @dataclass(frozen=True)
@@ -50,3 +54,12 @@ class JudgesCommandsWithAModel(Protocol):
     """An agent whose permission arbiter can ask the supervisor model about commands no rule covers."""
 
     def use_risk_model(self, llm: LLM) -> None: ...
+
+
+@runtime_checkable
+class StopsForApproval(Protocol):
+    """An agent that can hold back a tool call matching a breakpoint `tool:` rule until a developer
+    answers it: the run ends with `AgentResult.deferred` set (agents/approval.py)."""
+
+    def stop_before(self, rules: Mapping[str, str]) -> None:
+        """rule name -> tool pattern ("Bash(git push*)"); raise ConfigError for a malformed one."""

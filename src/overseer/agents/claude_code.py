@@ -3,9 +3,10 @@
 The SDK runs the real `claude` CLI (its bundled binary unless `cli_path` names another) with the
 inherited environment, so `ANTHROPIC_BASE_URL`, API keys and a Claude Code login all work. Every
 tool call passes a PreToolUse hook that asks `ToolGuard`; permissions are never skipped: the hook
-allows or denies each call itself. Every Bash command runs in Claude Code's own OS sandbox, walled
-by the attempt's `Boundary` (see `sandbox.py`); each run gets a temp directory of its own, removed
-when the run ends.
+allows or denies each call itself, or defers one that a breakpoint `tool:` rule matches: the run
+ends with the call pending until a developer answers it (approval.py). Every Bash command runs in
+Claude Code's own OS sandbox, walled by the attempt's `Boundary` (see `sandbox.py`); each run gets a
+temp directory of its own, removed when the run ends.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 from claude_agent_sdk import (
     AssistantMessage,
@@ -35,6 +36,7 @@ from claude_agent_sdk import (
 from claude_agent_sdk.types import HookContext, HookInput, PreToolUseHookSpecificOutput, SyncHookJSONOutput
 from pydantic import BaseModel, ConfigDict, Field
 
+from overseer.agents.approval import AnsweredCall, Answers, ToolRules
 from overseer.agents.arbiter import Arbiter, CommandPolicy, CommandRisk
 from overseer.agents.base import AgentEvent, AgentRequest, EventSink
 from overseer.agents.guard import GuardDecision, ToolGuard
@@ -48,7 +50,7 @@ from overseer.agents.sandbox import (
     claude_settings,
     sandbox_event,
 )
-from overseer.domain import AgentReport, AgentResult, ToolCall
+from overseer.domain import AgentReport, AgentResult, DeferredCall, ToolCall
 from overseer.errors import AgentError, ConfigError
 from overseer.llm.base import LLM
 from overseer.text import clip
@@ -89,10 +91,15 @@ class ClaudeCodeAgent:
     def __init__(self, config: ClaudeCodeConfig) -> None:
         self.config = config
         self.risk: CommandRisk | None = None
+        self.tool_rules = ToolRules({})
 
     def use_risk_model(self, llm: LLM) -> None:
         """Let a trusted supervisor model judge commands no rule covers (runtime.py gives it)."""
         self.risk = CommandRisk(llm)
+
+    def stop_before(self, rules: Mapping[str, str]) -> None:
+        """Defer the tool calls these breakpoint rules match (name -> "Bash(git push*)"; runtime.py)."""
+        self.tool_rules = ToolRules(rules)
 
     @property
     def cli_path(self) -> Path:
@@ -128,9 +135,12 @@ class ClaudeCodeAgent:
             emit(AgentEvent("sandbox", sandbox_event(boundary, sandboxed=self.config.sandbox)))
             arbiter = Arbiter(self.config.commands, sandboxed=self.config.sandbox, risk=self.risk)
             guard = ToolGuard(request.workspace, self.config.deny_commands, boundary=boundary, arbiter=arbiter)
-            run = _Run(guard, emit)
+            run = self._new_run(guard, request, emit)
             await self._converse(request, run, boundary)
         return run.finish()
+
+    def _new_run(self, guard: ToolGuard, request: AgentRequest, emit: EventSink) -> _Run:
+        return _Run(guard, emit, rules=self.tool_rules, answered=request.answered)
 
     def boundary(self, workspace: Path, home: Path, temp_dir: Path) -> Boundary:
         """The walls of one run; with the sandbox off nothing closes the network, so no domain list applies."""
@@ -188,9 +198,19 @@ class ClaudeCodeAgent:
 class _Run:
     """The state of one agent run: calls seen, the session, the result."""
 
-    def __init__(self, guard: ToolGuard, emit: Callable[[AgentEvent], None]) -> None:
+    def __init__(
+        self,
+        guard: ToolGuard,
+        emit: Callable[[AgentEvent], None],
+        *,
+        rules: ToolRules | None = None,
+        answered: tuple[AnsweredCall, ...] = (),
+    ) -> None:
         self.guard = guard
         self.emit = emit
+        self.rules = rules or ToolRules({})
+        self.answers = Answers(answered)
+        self.deferred: dict[str, str] = {}  # tool_use_id -> the rule that deferred it
         self.calls: list[ToolCall] = []
         self.session_id: str | None = None
         self.result: ResultMessage | None = None
@@ -207,32 +227,38 @@ class _Run:
         if data["hook_event_name"] != "PreToolUse":  # registered for PreToolUse only; narrows the type
             return {}
         name, tool_input = data["tool_name"], dict(data["tool_input"])
-        # overseer's own tools only record a report: the guard has nothing to judge in them
-        if name in TOOL_NAMES:
-            decision = GuardDecision(True)
-        else:  # off the event loop: the arbiter may wait for the supervisor model
-            decision = await asyncio.to_thread(self.guard.check, name, tool_input)
+        decision, rule = await self._decide(name, tool_input, tool_use_id or "")
         call = ToolCall(tool_use_id or "", name, tool_input, decision.allowed, decision.reason, decision.category)
         self.calls.append(call)
-        self.emit(
-            AgentEvent(
-                "tool_call",
-                {
-                    "id": call.tool_use_id,
-                    "tool": name,
-                    "input": tool_input,
-                    "allowed": call.allowed,
-                    "reason": call.reason,
-                    "category": call.category,
-                },
-            )
-        )
+        event = {
+            "id": call.tool_use_id,
+            "tool": name,
+            "input": tool_input,
+            "allowed": call.allowed,
+            "reason": call.reason,
+            "category": call.category,
+        }
+        self.emit(AgentEvent("tool_call", {**event, "deferred": rule} if rule else event))
+        verdict: Literal["allow", "deny", "defer"] = "defer" if rule else "allow" if decision.allowed else "deny"
         output: PreToolUseHookSpecificOutput = {
             "hookEventName": "PreToolUse",
-            "permissionDecision": "allow" if decision.allowed else "deny",
+            "permissionDecision": verdict,
             "permissionDecisionReason": decision.reason or "allowed by overseer",
         }
         return {"hookSpecificOutput": output}
+
+    async def _decide(self, name: str, tool_input: dict[str, Any], tool_use_id: str) -> tuple[GuardDecision, str]:
+        """The guard's decision, unless the call is overseer's own, one the developer has answered, or one a
+        breakpoint rule holds back for the developer (then the rule's name comes with it)."""
+        if name in TOOL_NAMES:  # overseer's own tools only record a report: nothing to judge, nor to ask about
+            return GuardDecision(True), ""
+        if (answer := self.answers.take(name, tool_input)) is not None:
+            return GuardDecision(answer.allowed, answer.hook_reason, "developer"), ""
+        if rule := self.rules.first(name, tool_input, self.guard.workspace) or "":
+            self.deferred[tool_use_id] = rule
+            return GuardDecision(False, f"waits for the developer (breakpoint {rule})", "breakpoint"), rule
+        # off the event loop: the arbiter may wait for the supervisor model
+        return await asyncio.to_thread(self.guard.check, name, tool_input), ""
 
     def take(self, message: object) -> None:
         if isinstance(message, SystemMessage) and message.subtype == "init":
@@ -269,6 +295,7 @@ class _Run:
                         "text": message.result or "",
                         "turns": message.num_turns,
                         "api_error_status": message.api_error_status,
+                        "deferred": self._deferred_data(message),
                     },
                 )
             )
@@ -279,6 +306,17 @@ class _Run:
         for block in message.content:
             if isinstance(block, TextBlock):
                 self.emit(AgentEvent("text", {"text": block.text}))
+
+    def _deferred_call(self, message: ResultMessage) -> DeferredCall | None:
+        pending = message.deferred_tool_use
+        if pending is None:
+            return None
+        rule = self.deferred.get(pending.id) or next(reversed(self.deferred.values()), "")
+        return DeferredCall(pending.id, pending.name, dict(pending.input), rule)
+
+    def _deferred_data(self, message: ResultMessage) -> dict[str, object] | None:
+        deferred = self._deferred_call(message)
+        return None if deferred is None else {**deferred.detail(), "rule": deferred.rule}
 
     def finish(self) -> AgentResult:
         result = self.result
@@ -297,6 +335,7 @@ class _Run:
             cost_usd=result.total_cost_usd,
             tool_calls=tuple(self.calls),
             reports=self._all_reports(text),
+            deferred=self._deferred_call(result),
         )
 
     def _all_reports(self, text: str) -> tuple[AgentReport, ...]:

@@ -130,7 +130,7 @@ class ClaudeDockerAgent(ClaudeCodeAgent):
             # With a network the container does not hold what a command sends out: decide as unsandboxed.
             arbiter = Arbiter(self.config.commands, sandboxed=self.docker.network == "none", risk=self.risk)
             guard = ToolGuard(request.workspace, self.config.deny_commands, boundary=boundary, arbiter=arbiter)
-            run = _Run(guard, emit)
+            run = self._new_run(guard, request, emit)
             box = await asyncio.to_thread(self._open_box, request.workspace, Path(temp))
             try:
                 emit(AgentEvent("sandbox", box.event))

@@ -29,6 +29,7 @@ against the attempt's walls.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ _SYSTEM = _words(
     "killall pkill iptables useradd userdel passwd crontab dd launchctl"
 )
 _SHELLS = _words("bash sh zsh dash ksh")
+_OPERATORS = re.compile(r"&&|\|\||[;|\n()]")  # where a command line splits when it cannot be parsed
 _WRAPPERS = _words("env time nice nohup timeout setsid stdbuf exec command builtin xargs")
 _CHANGES_DIRECTORY = frozenset({"cd", "pushd"})
 _HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
@@ -139,6 +141,25 @@ def classify(command: str, workspace: Path, depth: int = 0) -> list[Part]:
         return [part for tree in trees for part in _tree(tree, workspace, depth)] or [Part("read_only", "no command")]
     except Exception as exc:  # bashlex raises its own errors, NotImplementedError and worse on odd input
         return [Part("unknown", f"the shell parser cannot read it ({type(exc).__name__}): {_short(command)}")]
+
+
+def simple_commands(command: str) -> list[str]:
+    """The simple commands of a command line, each from its program on (`A=1 git push` -> `git push`),
+    those of a `bash -c SCRIPT` too; split at the shell's operators when the parser cannot read it."""
+    try:
+        trees = bashlex.parse(command)
+    except Exception:  # bashlex raises its own errors, NotImplementedError and worse on odd input
+        return [part.strip() for part in _OPERATORS.split(command) if part.strip()]
+    found = []
+    for node in (node for tree in trees for node in _walk(tree) if node.kind == "command"):
+        words = [part for part in node.parts if part.kind == "word"]
+        if not words:
+            continue
+        found.append(command[words[0].pos[0] : node.pos[1]])
+        argv = [word.word for word in words]
+        if len(argv) > 2 and os.path.basename(argv[0]) in _SHELLS and argv[1] == "-c":
+            found.extend(simple_commands(argv[2]))
+    return found
 
 
 def _walk(node: Any) -> Iterator[Any]:

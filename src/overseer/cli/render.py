@@ -64,7 +64,8 @@ class ConsoleReporter:
             self._sandbox_line(event)
         elif event.kind == "tool_call":
             target = event.data["input"].get("file_path") or event.data["input"].get("command", "")
-            mark = "->" if event.data["allowed"] else "[red]refused[/]"
+            held = "[yellow]held[/]" if event.data.get("deferred") else "[red]refused[/]"  # deferred: waits for you
+            mark = "->" if event.data["allowed"] else held
             self.console.print(f"  {mark} {event.data['tool']} {escape(str(target))[:100]}")
         elif event.kind == "report":  # the agent's honest way out (agents/honesty.py)
             self.console.print(f"  [yellow]{event.data['kind']}:[/] {escape(str(event.data.get('text', '')))[:160]}")
@@ -78,6 +79,8 @@ class ConsoleReporter:
     def attempt_judged(self, task: Task, number: int, verdict: Verdict | None, outcome: Outcome | None) -> None:
         self._end_stream()
         if verdict is None or outcome is None:
+            if outcome is not None and outcome.brief:  # not judged: a held tool call waits for the developer
+                self.console.print(f"  [yellow]waiting:[/] {escape(outcome.brief)}")
             return
         self.console.print(f"  judged: [bold]{outcome.decision.value}[/] (confidence {verdict.confidence:.2f})")
         for gate in verdict.gates:

@@ -8,7 +8,6 @@ import typer
 
 from overseer.cli.common import JsonOption, WorkspaceOption, open_ws, print_json, stdout, who
 from overseer.cli.render import render_task
-from overseer.domain import TaskStatus
 from overseer.errors import UsageError
 
 # The database, the agent SDK and llama.cpp are imported inside the commands that use them:
@@ -51,26 +50,17 @@ def resolve(
     accept: bool = typer.Option(False, "--accept", help="Accept the work as it is: the task is completed."),
     retry: str | None = typer.Option(None, "--retry", metavar="GUIDANCE", help="Send it back with guidance."),
     abandon: bool = typer.Option(False, "--abandon", help="Give the task up."),
+    allow: bool = typer.Option(False, "--allow", help="Let the tool call the task waits on go through."),
+    deny: str | None = typer.Option(None, "--deny", metavar="REASON", help="Refuse that call, telling the agent why."),
     workspace: Path = WorkspaceOption,
 ) -> None:
     """Answer a task that waits for a human; the next `overseer run` goes on from there."""
-    if sum([accept, retry is not None, abandon]) != 1:
-        raise UsageError("say exactly one of --accept, --retry GUIDANCE or --abandon")
+    from overseer.resolve import answer
+
+    given = {"accept": accept, "retry": retry is not None, "abandon": abandon, "allow": allow, "deny": deny is not None}
+    if sum(given.values()) != 1:
+        raise UsageError('say exactly one of --accept, --retry GUIDANCE, --abandon, --allow or --deny "REASON"')
+    action = next(name for name, chosen in given.items() if chosen)
     with open_ws(workspace) as ws:
-        task = ws.store.get_task(task_id)
-        if task.status is not TaskStatus.NEEDS_HUMAN:
-            raise UsageError(f"task {task_id} is not waiting for a human (it is {task.status.value})")
-        action = "retry" if retry is not None else "accept" if accept else "abandon"
-        ws.store.add_resolution(task_id, action, retry or "", by=who())
-        if retry is not None:
-            ws.store.set_guidance(task_id, retry)
-            ws.store.reset_budget(task_id)
-            ws.store.set_task_status(task_id, TaskStatus.PENDING)
-            message = "sent back with your guidance; `overseer run` continues it"
-        elif accept:
-            ws.store.set_task_status(task_id, TaskStatus.COMPLETED)
-            message = "accepted: completed"
-        else:
-            ws.store.set_task_status(task_id, TaskStatus.ABANDONED)
-            message = "abandoned"
+        message = answer(ws.store, task_id, action, retry or deny or "", by=who())
     stdout().print(f"task {task_id}: {message}")

@@ -6,7 +6,9 @@ and its lease is renewed while this runner works (`lease.py`).
 
 One attempt: checkpoint the workspace, record the attempt (persist before acting), run the agent
 under overseer's own timeouts while the watcher and the event writer follow it live, checkpoint
-again, build the Evidence, judge it, decide. Whatever escapes an attempt (Ctrl-C, a crash) closes
+again, build the Evidence, judge it, decide. A run that stopped before a tool call a breakpoint rule
+holds back is not judged: the task waits for the developer's answer, and the next run resumes the
+session with it (agents/approval.py). Whatever escapes an attempt (Ctrl-C, a crash) closes
 it as recovery would: it is recorded as interrupted with what it changed, the workspace is put
 back, and the task can run again. Only this loop writes outcomes to the store.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from overseer import log
+from overseer.agents.approval import AnsweredCall, described
 from overseer.agents.base import Agent, AgentEvent, AgentRequest
 from overseer.config import Limits, NotifyConfig
 from overseer.domain import (
@@ -172,11 +175,12 @@ class Orchestrator:
 
     def _run_claimed(self, task_id: int) -> TaskStatus:
         task = self.store.get_task(task_id)
-        prompt = self._first_prompt(task)
+        answered = self._answered(task)
+        prompt = self._first_prompt(task, answered)
         while True:
             number = self._next_number(task_id)
             try:
-                outcome = self._attempt(task, number, prompt)
+                outcome = self._attempt(task, number, prompt, answered)
             except AgentAuthError as exc:  # a human must log the agent in: stop here, retry nothing
                 self.halted = str(exc)
                 self.store.release_task(task_id, self.owner, TaskStatus.NEEDS_HUMAN, brief=str(exc))
@@ -185,7 +189,7 @@ class Orchestrator:
             except AgentError as exc:
                 self.store.release_task(task_id, self.owner, TaskStatus.FAILED, brief=str(exc))
                 return TaskStatus.FAILED
-            task = self.store.get_task(task_id)
+            task, answered = self.store.get_task(task_id), ()
             if outcome.decision is Decision.RETRY:
                 self.holds.reach("next_attempt")
                 prompt = self._retry_prompt(task, outcome.feedback)
@@ -202,12 +206,28 @@ class Orchestrator:
         rule = point.rule if point is not None else ""
         self.notifier.human_needed(HumanNeeded(task.id, task.text, brief, str(self.workspace), rule))
 
-    def _first_prompt(self, task: Task) -> Prompt:
+    def _answered(self, task: Task) -> tuple[AnsweredCall, ...]:
+        """The deferred call of the task's last attempt, once the developer has answered it."""
+        attempts = self.store.attempts(task.id)
+        if not attempts:
+            return ()
+        for point, answer in self.store.breakpoints(self.project_id):
+            waited = point.task_id == task.id and point.kind == "tool" and point.attempt_id == attempts[-1].id
+            if waited and answer is not None and answer.action in ("allow", "deny"):
+                call = point.detail
+                allowed = answer.action == "allow"
+                return (AnsweredCall(call["tool"], call["input"], allowed, answer.guidance, breakpoint=point.id),)
+        return ()
+
+    def _first_prompt(self, task: Task, answered: Sequence[AnsweredCall] = ()) -> Prompt:
         """A new conversation gets the whole task; a continued one what it has not heard yet: that
-        overseer was stopped, the retry feedback still pending, or that a human asks for more."""
+        overseer was stopped, the developer's answer about a call, the retry feedback still pending,
+        or that a human asks for more."""
         if task.session_id and self._has_sessions:
             stopped = self._interruption_note(task.id)
-            if task.pending_feedback:
+            if answered:
+                feedback = answered[0].note
+            elif task.pending_feedback:
                 feedback = task.pending_feedback
             elif task.guidance:
                 feedback = "The developer reviewed your work and asks for more."
@@ -264,30 +284,35 @@ class Orchestrator:
         attempts = self.store.attempts(task_id)
         return attempts[-1].number + 1 if attempts else 1
 
-    def _attempt(self, task: Task, number: int, prompt: Prompt) -> Outcome:
+    def _attempt(self, task: Task, number: int, prompt: Prompt, answered: Sequence[AnsweredCall] = ()) -> Outcome:
         with log.context(task=task.id, attempt=number):  # every record logged inside says whose it is
-            return self._tagged_attempt(task, number, prompt)
+            return self._tagged_attempt(task, number, prompt, answered)
 
-    def _tagged_attempt(self, task: Task, number: int, prompt: Prompt) -> Outcome:
+    def _tagged_attempt(self, task: Task, number: int, prompt: Prompt, answered: Sequence[AnsweredCall]) -> Outcome:
         record = _AttemptRecord()
         before = self.checkpoints.snapshot(f"task {task.id} attempt {number}: before")
+        # After a held call the attempt that stopped there was not judged: this one is judged with its work.
+        held = self.store.attempts(task.id)[-1].checkpoint_before if answered else None
+        since = held or before
         attempt = self.store.start_attempt(task.id, number=number, prompt=prompt.text, checkpoint_before=before)
         self.store.add_event(attempt.id, "prompt", prompt.record())
-        self.judge.prepare(self.workspace, before)
+        self.judge.prepare(self.workspace, since)
         self.reporter.attempt_started(task, number)
         try:
             self.holds.reach("agent")
             with EventWriter(self.store) as writer:
                 follow = Follow(writer, attempt.id, task.id, number, self.reporter)
-                self._run_and_judge(task, number, prompt.text, before, record, follow)
+                self._run_and_judge(task, number, prompt.text, since, record, follow, answered)
         except AgentError as exc:  # the agent could not run at all: the task fails, loudly
             record.error = str(exc)
             self._finish(attempt.id, record)
             raise
         self._finish(attempt.id, record)
         if (fired := record.fired) is not None:
+            deferred = record.result.deferred if record.result is not None else None
+            kind, detail = ("tool", deferred.detail()) if deferred is not None else ("attempt", {})
             self.store.open_breakpoint(
-                task.id, attempt.id, rule=fired.rule, kind="attempt", reason=fired.reason, detail={}
+                task.id, attempt.id, rule=fired.rule, kind=kind, reason=fired.reason, detail=detail
             )
         self.reporter.attempt_judged(task, number, record.verdict, record.outcome)
         assert record.outcome is not None
@@ -301,10 +326,17 @@ class Orchestrator:
             logger.exception("task %s: closing the interrupted attempt failed; the next run will", task_id)
 
     def _run_and_judge(
-        self, task: Task, number: int, prompt: str, before: str, record: _AttemptRecord, follow: Follow
+        self,
+        task: Task,
+        number: int,
+        prompt: str,
+        before: str,
+        record: _AttemptRecord,
+        follow: Follow,
+        answered: Sequence[AnsweredCall] = (),
     ) -> None:
         session = task.session_id if self._has_sessions else None
-        request = AgentRequest(prompt=prompt, workspace=self.workspace, session_id=session)
+        request = AgentRequest(prompt=prompt, workspace=self.workspace, session_id=session, answered=tuple(answered))
         watch = self._watch_outside()
         ran = run_agent(self.agent, request, self.limits, follow)
         outside = watch.changes()
@@ -314,6 +346,10 @@ class Orchestrator:
         record.result = result
         record.checkpoint_after = self.checkpoints.snapshot(f"task {task.id} attempt {number}: after")
         record.changes = self.checkpoints.changes(before, record.checkpoint_after)
+        if (deferred := result.deferred) is not None:  # a call waits for the developer: nothing to judge yet
+            record.fired = Fired(deferred.rule, f"the agent wants to run {described(deferred.tool, deferred.input)}")
+            record.outcome, record.status = record.fired.outcome(), AttemptStatus.FINISHED
+            return
         evidence = Evidence(
             task=task.text,
             attempt=number,
