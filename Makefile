@@ -13,12 +13,15 @@ export UV_PYTHON := $(PYTHON)
 
 setup: $(VENV)/.synced tools/aider/.venv/.synced
 
-# PostgreSQL: the store's tests and `make bench` start their own server in a temp dir (not Debian's cluster).
+# PostgreSQL: the store's tests and `make bench` start their own server in a temp dir (not Debian's cluster);
+# docker.io: the claude-docker agent's tests start their own dockerd the same way (overseer.testing.docker).
+# chromium, tesseract-ocr: `overseer serve`'s page is loaded in headless Chromium and its screenshot OCR'd.
 system-packages:
 	@command -v git >/dev/null && command -v cmake >/dev/null && command -v g++ >/dev/null && \
-		command -v bwrap >/dev/null && command -v socat >/dev/null && \
+		command -v bwrap >/dev/null && command -v socat >/dev/null && command -v dockerd >/dev/null && \
+		command -v chromium >/dev/null && command -v tesseract >/dev/null && \
 		compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || \
-		{ apt-get update && apt-get install -y --no-install-recommends git cmake g++ make bubblewrap socat postgresql; }
+		{ apt-get update && apt-get install -y --no-install-recommends git cmake g++ make bubblewrap socat postgresql docker.io chromium tesseract-ocr; }
 
 $(UV): | system-packages
 	$(PYTHON) -m venv .uv

@@ -3,14 +3,10 @@ stops the task for a person, who is told, answers, and is recorded."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from overseer.testing import Say, ScriptedAnthropicServer, Turn, Use, turn
@@ -34,27 +30,6 @@ def configure(workspace: Path, config: dict[str, Any]) -> None:
     path = workspace / ".overseer" / "config.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A real HTTP server on loopback standing for the user's webhook."""
-    received: list[dict[str, Any]] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/", received
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_tagged_tasks_first_attempt_stops_for_a_person_who_is_told_and_answers(

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import pty
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +16,6 @@ from overseer.orchestrator.notify import HumanNeeded, Notifier
 NEWS = HumanNeeded(
     3, "Add a migration", "breakpoint migrations: it changed migrations/0002.py", "/src/app", "migrations"
 )
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A real HTTP server on loopback that keeps what it is sent."""
-    received: list[dict[str, Any]] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
-    server.server_close()
 
 
 def test_the_webhook_gets_the_task_the_brief_and_the_rule(webhook: tuple[str, list[dict[str, Any]]]) -> None:

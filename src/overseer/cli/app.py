@@ -18,7 +18,21 @@ import typer
 from rich.console import Console
 
 from overseer import log
-from overseer.cli import breakpoints, calibrate, checkpoints, demo, doctor, history, run, tasks, templates, workspace
+from overseer.cli import (
+    breakpoints,
+    calibrate,
+    checkpoints,
+    demo,
+    doctor,
+    history,
+    run,
+    serve,
+    shell,
+    tasks,
+    templates,
+    watch,
+    workspace,
+)
 from overseer.errors import OverseerError
 from overseer.redact import Redactor
 
@@ -44,6 +58,9 @@ app.command("do")(run.do)
 app.command("status")(workspace.status)
 app.command("resolve")(workspace.resolve)
 app.command("breakpoints")(breakpoints.breakpoints)
+app.command("serve")(serve.serve)
+app.command("watch")(watch.watch)
+app.command("shell")(shell.shell)
 app.command("history")(history.history)
 app.command("export")(history.export)
 app.command("checkpoints")(checkpoints.checkpoints)
