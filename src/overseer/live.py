@@ -13,6 +13,7 @@ from typing import Any
 from overseer.domain import TaskStatus
 from overseer.errors import CheckpointError
 from overseer.report import task_summary
+from overseer.resolve import how_to_answer
 from overseer.state.models import Event
 from overseer.state.store import Store
 from overseer.text import clip
@@ -28,7 +29,14 @@ def snapshot(store: Store, project_id: int, workspace: Path, focus: int | None =
     tasks = [task_summary(store, task.id) for task in store.list_tasks(project_id)]
     focused = _focus(tasks, focus)
     points = [
-        {"id": point.id, "task_id": point.task_id, "rule": point.rule, "kind": point.kind, "reason": point.reason}
+        {
+            "id": point.id,
+            "task_id": point.task_id,
+            "rule": point.rule,
+            "kind": point.kind,
+            "reason": point.reason,
+            "answer": how_to_answer(point.task_id, point.kind),
+        }
         for point, answer in store.breakpoints(project_id)
         if answer is None
     ]

@@ -3,12 +3,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from overseer.domain import TaskStatus
 from overseer.errors import UsageError
-from overseer.state.store import Store
+
+if TYPE_CHECKING:  # the views import this module for `how_to_answer`: SQLAlchemy only when answering
+    from overseer.state.store import Store
 
 ACTIONS = ("accept", "retry", "abandon", "allow", "deny")
 CALL_ACTIONS = ("allow", "deny")  # answer a tool call a `tool:` breakpoint holds back; the others the rest
+
+
+def how_to_answer(task_id: int, kind: str) -> str:
+    """The command that answers a breakpoint of this kind, as the views show it."""
+    ways = '--allow | --deny "REASON"' if kind == "tool" else '--accept | --retry "GUIDANCE" | --abandon'
+    return f"overseer resolve {task_id} {ways}"
 
 
 def answer(store: Store, task_id: int, action: str, note: str = "", *, by: str = "") -> str:

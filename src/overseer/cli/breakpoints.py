@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from overseer.cli.common import JsonOption, WorkspaceOption, open_ws, print_json, stdout
+from overseer.resolve import how_to_answer
 
 if TYPE_CHECKING:
     from overseer.state.models import BreakpointRow, Resolution
@@ -28,7 +29,7 @@ def breakpoints(
         console.print("no breakpoint has fired (rules: `breakpoints:` in the config, docs/day-to-day.md)")
     for row in open_rows:
         console.print(f"[bold yellow]open[/] #{row['id']} task {row['task_id']}: {row['rule']}: {row['reason']}")
-        console.print(f"    answer: overseer resolve {row['task_id']} {_answers(row['kind'])}")
+        console.print(f"    answer: {how_to_answer(row['task_id'], row['kind'])}")
     for row in past:
         answer = row["resolution"]
         by = f" by {answer['by']}" if answer["by"] else ""
@@ -36,10 +37,6 @@ def breakpoints(
             f"[dim]past[/] #{row['id']} task {row['task_id']}: {row['rule']}: {row['reason']}"
             f" -> {answer['action']}{by} at {answer['at']}"
         )
-
-
-def _answers(kind: str) -> str:
-    return '--allow | --deny "REASON"' if kind == "tool" else '--accept | --retry "GUIDANCE" | --abandon'
 
 
 def _row(point: BreakpointRow, answer: Resolution | None) -> dict[str, Any]:
