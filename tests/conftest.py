@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -192,3 +193,20 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     yield f"http://127.0.0.1:{server.server_port}/hook", received
     server.shutdown()
     server.server_close()
+
+
+def process_gone(pid: int) -> bool:
+    """Within 5 s: no such process, or a zombie waiting for its parent (init) to reap it."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        state = (
+            Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] if Path(f"/proc/{pid}").exists() else "Z"
+        )
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False

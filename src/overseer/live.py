@@ -7,6 +7,7 @@ store is the only source, so a view never disagrees with `overseer status`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,13 @@ def _attempt_view(store: Store, workspace: Path, task: dict[str, Any]) -> dict[s
 
 def _diff(workspace: Path, before: str, after: str | None) -> str:
     """The attempt's diff once it is snapshotted; "" while the agent works."""
-    if not after:
-        return ""
+    return _snapshot_diff(workspace, before, after) if after else ""
+
+
+@functools.lru_cache(maxsize=32)
+def _snapshot_diff(workspace: Path, before: str, after: str) -> str:
+    """Two snapshots never change, so neither does their diff: git runs once per pair, not at every
+    refresh of a view."""
     try:
         return Checkpoints(workspace).diff(before, after, max_chars=_DIFF_CHARS)
     except CheckpointError:  # a pruned or missing shadow repository: the view goes on without it

@@ -20,6 +20,7 @@ from overseer.errors import AgentError, ConfigError
 from overseer.plugins import AGENTS, Registry
 from overseer.report import task_summary
 from overseer.runtime import build_orchestrator, open_workspace
+from tests.conftest import process_gone
 
 
 def agent(command: list[str] | str, **options: Any) -> CommandAgent:
@@ -114,7 +115,7 @@ def test_timeout_kills_the_program_and_what_it_started(tmp_path: Path) -> None:
         run(agent([sys.executable, "-c", body], timeout_s=1), AgentRequest("go", tmp_path))
 
     assert time.monotonic() - started < 10
-    assert _gone(int(pid_file.read_text()))
+    assert process_gone(int(pid_file.read_text()))
 
 
 def test_a_missing_program_is_a_configuration_error(tmp_path: Path) -> None:
@@ -125,23 +126,6 @@ def test_a_missing_program_is_a_configuration_error(tmp_path: Path) -> None:
 def test_it_is_registered_as_command() -> None:
     plugin = Registry.from_entry_points().load(AGENTS, "command")
     assert plugin is CommandAgent
-
-
-def _gone(pid: int) -> bool:
-    """No such process, or a zombie waiting for its parent (init) to reap it."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        state = (
-            Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] if Path(f"/proc/{pid}").exists() else "Z"
-        )
-        if state == "Z":
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # A stand-in coding agent: reads the prompt, fixes the stub, reports. A real program, run for real.

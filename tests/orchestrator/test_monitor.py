@@ -27,6 +27,7 @@ from overseer.cli.render import ConsoleReporter
 from overseer.domain import AttemptStatus, TaskStatus
 from overseer.plugins import Registry
 from overseer.runtime import Workspace, build_orchestrator, open_workspace
+from tests.conftest import process_gone
 
 AGENT = """
 import json, os, pathlib, sys, time
@@ -190,7 +191,7 @@ def test_a_silent_agent_is_stalled_with_its_reason_and_killed(faulty: Make) -> N
         assert attempt.status is AttemptStatus.TIMED_OUT
         assert (stall["signal"], stall["action"]) == ("stalled", "ended the run")
         assert "no output or event from the agent for 1 s (limits.silence_timeout_s)" in stall["reason"]
-        assert _gone(int(agent.pid_file.read_text()))
+        assert process_gone(int(agent.pid_file.read_text()))
 
 
 def test_a_retry_of_a_sessionless_agent_carries_the_whole_task_and_the_feedback(faulty: Make) -> None:
@@ -203,14 +204,3 @@ def test_a_retry_of_a_sessionless_agent_carries_the_whole_task_and_the_feedback(
         assert "Your previous attempt at this task was not accepted" in retry
         assert "test_textstats" in retry.split("not accepted")[1]  # the failing tests overseer found
         assert [a.session_id for a in ws.store.attempts(task_id)] == [None, None]
-
-
-def _gone(pid: int) -> bool:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
