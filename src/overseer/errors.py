@@ -8,7 +8,8 @@
     ├── AgentError                the coding agent could not be started or crashed              exit 1
     │   └── AgentAuthError        its model service refused its credentials: a human logs in
     ├── SupervisorError           the supervising LLM failed                                    exit 1
-    └── CheckpointError           a snapshot or rollback of the workspace failed                exit 1
+    ├── CheckpointError           a snapshot or rollback of the workspace failed                exit 1
+    └── HostError                 the machine a remote workspace lives on could not be reached  exit 1
 
 Third-party exceptions are translated at the adapter boundary (`raise ... from exc`); the CLI
 turns any OverseerError into one line and an exit code in one place (`cli/app.py`).
@@ -63,4 +64,8 @@ class SupervisorError(OverseerError):
 
 
 class CheckpointError(OverseerError):
+    pass
+
+
+class HostError(OverseerError):
     pass

@@ -42,7 +42,7 @@ def test_snapshots_are_listed_newest_first_with_their_message_and_time(
     workspace: Path, checkpoints: Checkpoints
 ) -> None:
     assert checkpoints.snapshots() == []  # no shadow repository yet, and none made by looking
-    assert not checkpoints.git_dir.exists()
+    assert not Path(checkpoints.git_dir).exists()
     started = datetime.now(UTC)
     write(workspace, "a.txt", "a\n")
     first = checkpoints.snapshot("task 1 attempt 1: before")
@@ -126,9 +126,10 @@ def test_a_shadow_repository_of_chained_snapshots_gets_a_ref_for_each_and_prunes
 ) -> None:
     """Before snapshot refs, each snapshot was the parent of the next and only HEAD pointed at them."""
     chain: list[str] = []
-    checkpoints.git_dir.mkdir(parents=True)
+    git_dir = Path(checkpoints.git_dir)  # a local workspace: the shadow repository is on this machine
+    git_dir.mkdir(parents=True)
     old_git(checkpoints, "init", "--quiet", "--template=")
-    write(checkpoints.git_dir, "info/exclude", ".overseer/\n")
+    write(git_dir, "info/exclude", ".overseer/\n")
     for number in range(3):
         write(workspace, "a.txt", f"version {number}\n")
         old_git(checkpoints, "add", "--all")

@@ -24,12 +24,12 @@ def test_a_copy_holds_the_snapshot_exactly_and_leaves_the_workspace_alone(tmp_pa
     (ws / "new.py").write_text("y = 1\n")
 
     with Scratch(checkpoints) as scratch:
-        copy = scratch.copy(before)
+        copy = Path(scratch.copy(before))
         assert files(copy) == ["link", "pkg/mod.py"]
         assert (copy / "pkg" / "mod.py").read_bytes() == b"x = 1\r\n"
         assert os.readlink(copy / "link") == "pkg/mod.py"
         (copy / "pkg" / "mod.py").write_text("changed in the copy\n")
-        again = scratch.copy(before)
+        again = Path(scratch.copy(before))
         assert (again / "pkg" / "mod.py").read_bytes() == b"x = 1\r\n"  # each copy is fresh
         root = copy.parent
 

@@ -113,7 +113,7 @@ class AcceptanceChecks:
         """None (and no prompt sent) when off, the model is untrusted or there are no snapshots."""
         if not self.enabled or scratch is None or not (evidence.checkpoint_before and evidence.checkpoint_after):
             return None
-        after = scratch.copy(evidence.checkpoint_after, "acceptance-after")
+        after = scratch.local_copy(evidence.checkpoint_after, "acceptance-after")
         modules = changed_modules(evidence, after)
         if not modules:
             return GateResult(NAME, None, "no changed Python module to check"), ()
@@ -128,7 +128,7 @@ class AcceptanceChecks:
             return _unavailable(f"The supervisor model wrote no usable acceptance checks: {exc}")
         if not checks:
             return GateResult(NAME, None, "the supervisor model found nothing in the task to check"), ()
-        before = scratch.copy(evidence.checkpoint_before, "acceptance-before")
+        before = scratch.local_copy(evidence.checkpoint_before, "acceptance-before")
         entries = sorted({module.entry for module in modules} | {"."})
         try:
             return outcome([self._run(name, source, before, after, entries) for name, source in checks])

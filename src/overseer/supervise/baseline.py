@@ -75,7 +75,7 @@ class Baselines:
         cached = self._load(tree)
         if cached is not None:
             return cached
-        copy = scratch.copy(sha, "baseline")
+        copy = scratch.local_copy(sha, "baseline")
         try:
             baseline = self._run(copy, tree)
         finally:

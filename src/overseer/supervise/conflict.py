@@ -25,11 +25,12 @@ import doctest
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from overseer.domain import AgentReport, Finding
 from overseer.supervise.gates.base import GateContext
+from overseer.supervise.gates.commands import text_of
 from overseer.supervise.gates.examples import (
     MAX_PYTHON_BYTES,
     ExampleGroup,
@@ -139,7 +140,7 @@ def named_test(ctx: GateContext, text: str) -> TestSide:
             node = _match(suite.report, name)
             if node is not None and suite.report is not None:
                 outcome, reason = suite.report.outcomes[node], suite.report.reasons.get(node, "")
-                return TestSide(name, node, outcome, reason.replace(f"{root}/", ""), _source(root, node))
+                return TestSide(name, node, outcome, reason.replace(f"{root}/", ""), _source(ctx, root, node))
     return TestSide(names[0])
 
 
@@ -155,10 +156,10 @@ def _match(report: PytestReport | None, named: str) -> str | None:
     return None
 
 
-def _source(root: Path, node: str) -> str:
+def _source(ctx: GateContext, root: PurePath, node: str) -> str:
     path, _, test = node.partition("::")
     try:
-        text = (root / path).read_text(encoding="utf-8", errors="replace")
+        text = text_of(ctx.host.read_bytes(root / path))
     except OSError:
         return ""
     return source_of(text, test.split("[", 1)[0])
@@ -176,7 +177,7 @@ def quoted_spec(ctx: GateContext, text: str, timeout_s: float) -> SpecSide:
     evidence = ctx.evidence
     root = evidence.workspace
     if ctx.scratch is not None and evidence.checkpoint_after:
-        root = ctx.scratch.copy(evidence.checkpoint_after, "conflict")
+        root = ctx.scratch.local_copy(evidence.checkpoint_after, "conflict")
     spec = "".join(_as_doctest(example) for example in examples)
     modules = list(_modules_defining(root, names_used(spec)))
     group = ExampleGroup(

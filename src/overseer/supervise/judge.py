@@ -36,6 +36,8 @@ from overseer.supervise.scope import scope_findings
 from overseer.supervise.signature import signature
 from overseer.supervise.validate import check_claims, validate
 from overseer.workspace.checkpoints import Checkpoints
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import LOCAL
 from overseer.workspace.scratch import Scratch
 
 logger = logging.getLogger(__name__)
@@ -57,9 +59,10 @@ class Judge:
         self.calibration = calibration  # None: the packaged model
         self._baseline: tuple[str, Future[Baseline]] | None = None
 
-    def prepare(self, workspace: Path, checkpoint_before: str) -> None:
+    def prepare(self, workspace: Path, checkpoint_before: str, host: Host = LOCAL) -> None:
         """While the agent works: start the baseline of the snapshot taken before the attempt, and
-        warm the supervisor model for its review, each on a thread of its own.
+        warm the supervisor model for its review, each on a thread of its own. `host`: where the
+        workspace is.
 
         The threads are not daemons: at exit Python waits for them rather than orphan a test run or
         a model mid-evaluation (a baseline is bounded by `gates.test_timeout_s`, and usually cached
@@ -69,10 +72,12 @@ class Judge:
         if self.reviewer is not None:
             pool.submit(self.reviewer.warm, workspace)
         if self.gates.tests:
-            self._baseline = (checkpoint_before, pool.submit(_baseline, workspace, self.gates, checkpoint_before))
+            baseline = pool.submit(_baseline, workspace, self.gates, checkpoint_before, host)
+            self._baseline = (checkpoint_before, baseline)
         pool.shutdown(wait=False)  # the threads finish their one job each, then end
 
-    def judge(self, evidence: Evidence) -> Verdict:
+    def judge(self, evidence: Evidence, host: Host = LOCAL) -> Verdict:
+        """The verdict on one attempt; `host`: where its workspace is (the gates run there)."""
         clock = _StageClock()
         claims = read_claims(evidence.result.text)
         findings: list[Finding] = list(validate(evidence, claims))
@@ -83,7 +88,7 @@ class Judge:
         if self.gates.scope:
             findings += scope_findings(evidence, max_diff_lines=self.gates.max_diff_lines)
         clock.lap("validate")
-        with _scratch(evidence) as scratch:
+        with _scratch(evidence, host) as scratch:
             context = GateContext(evidence, self.gates, scratch, baseline=self._prepared(evidence))
             gates, gate_findings = run_gates(context)
             checked, claim_findings = check_claims(claims, evidence, gates)
@@ -137,18 +142,18 @@ class Judge:
             return None
 
 
-def _baseline(workspace: Path, gates: GatesConfig, sha: str) -> Baseline:
-    with Scratch(Checkpoints(workspace)) as scratch:
+def _baseline(workspace: Path, gates: GatesConfig, sha: str, host: Host) -> Baseline:
+    with Scratch(Checkpoints(workspace, host=host)) as scratch:
         return Baselines(workspace, gates).get(scratch, sha)
 
 
 @contextmanager
-def _scratch(evidence: Evidence) -> Iterator[Scratch | None]:
-    """Scratch copies of the attempt's snapshots, removed when the gates are done."""
+def _scratch(evidence: Evidence, host: Host) -> Iterator[Scratch | None]:
+    """Scratch copies of the attempt's snapshots (on the workspace's host), removed when the gates are done."""
     if not (evidence.checkpoint_before and evidence.checkpoint_after):
         yield None
         return
-    with Scratch(Checkpoints(evidence.workspace)) as scratch:
+    with Scratch(Checkpoints(evidence.workspace, host=host)) as scratch:
         yield scratch
 
 

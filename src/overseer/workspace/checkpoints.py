@@ -12,24 +12,27 @@ parents would keep every older snapshot reachable. The ref names sort in creatio
 Git semantics worth knowing: a file stays in snapshots once captured even if a later `.gitignore`
 covers it (nothing is lost silently), and a nested repository is captured as a gitlink, not its
 files. One `Checkpoints` per workspace at a time: concurrent snapshots would contend for the index.
+
+The workspace may be on another machine: git then runs there and the shadow repository's files are
+read and written there, all through the workspace's `Host` (this machine's by default).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from overseer.domain import FileChange
 from overseer.errors import CheckpointError, ConfigError, UsageError
 from overseer.text import clip
+from overseer.workspace.host import Completed, Host
+from overseer.workspace.local_host import LOCAL, is_local
 
 _CONFIG = (
     "-c", "user.name=overseer",
@@ -64,10 +67,14 @@ class Snapshot:
 
 
 class Checkpoints:
-    def __init__(self, workspace: Path, git_dir: Path | None = None) -> None:
-        self.workspace = workspace.resolve()
-        self.git_dir = (git_dir or self.workspace / ".overseer" / "shadow.git").resolve()
-        self._git_bin = _find_git()
+    """The snapshots of one workspace on `host`. `workspace` and `git_dir` are the host's paths;
+    git runs there, and every file of the shadow repository is read and written through the host."""
+
+    def __init__(self, workspace: PurePath, git_dir: PurePath | None = None, host: Host = LOCAL) -> None:
+        self.host = host
+        self.workspace = _absolute(workspace, host)
+        self.git_dir = _absolute(git_dir or self.workspace / ".overseer" / "shadow.git", host)
+        self._git_bin = _find_git(host)
 
     def snapshot(self, message: str) -> str:
         """Commit the whole work tree (even when nothing changed) and return the commit's full sha."""
@@ -134,8 +141,8 @@ class Checkpoints:
         args = ("diff", "--no-color", "--no-ext-diff", "--no-renames", *_revs(before, after))
         return clip(self._git_bytes(*args).decode("utf-8", errors="replace"), max_chars)
 
-    def export(self, sha: str, dest: Path) -> None:
-        """Write snapshot `sha`'s files into the empty directory `dest` (a throwaway copy).
+    def export(self, sha: str, dest: PurePath) -> None:
+        """Write snapshot `sha`'s files into the empty directory `dest` on the host (a throwaway copy).
 
         git writes them itself from a private index, so symlinks, modes and bytes come out exactly
         as snapshotted, and neither the workspace nor the shadow index is touched.
@@ -145,7 +152,7 @@ class Checkpoints:
             self._git("read-tree", "--end-of-options", sha, index=index)
             self._git("checkout-index", "--all", "--force", f"--prefix={dest}/", index=index)
         finally:
-            index.unlink(missing_ok=True)
+            self.host.unlink(index)
 
     def changed_lines(self, before: str, after: str, paths: Sequence[str] = ()) -> dict[str, set[int]]:
         """Path -> the line numbers, in the `after` version, that the attempt added or changed.
@@ -212,20 +219,20 @@ class Checkpoints:
                 "the workspace does not match the snapshot",
                 hint="the files changed after that snapshot, or git could not write some of them back",
                 snapshot=sha,
-                workspace=self.workspace,
+                workspace=self._shown(self.workspace),
                 paths=_shorten([name.decode("utf-8", errors="replace") for name in names]),
             )
 
     def _tree_from_disk(self, paths: list[bytes]) -> str:
         scratch = self.git_dir / "verify.index"
-        scratch.unlink(missing_ok=True)
+        self.host.unlink(scratch)
         try:
             # --add hashes each file that exists; --remove leaves out each one that does not.
             listing = b"".join(path + b"\0" for path in paths)
             self._git("update-index", "-z", "--add", "--remove", "--stdin", stdin=listing, index=scratch)
             return self._git("write-tree", index=scratch)
         finally:
-            scratch.unlink(missing_ok=True)
+            self.host.unlink(scratch)
 
     def _paths(self, sha: str) -> list[bytes]:
         listing = self._git_bytes("ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", sha)
@@ -240,24 +247,24 @@ class Checkpoints:
 
     def _head(self) -> str | None:
         proc = self._run("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+        return proc.stdout.decode().strip() if proc.exit_code == 0 else None
 
     def _ensure_repo(self) -> None:
         if self._ready():
             return
-        self.git_dir.mkdir(parents=True, exist_ok=True)
+        self.host.mkdir(self.git_dir)
         self._git("init", "--quiet", "--template=")
         info = self.git_dir / "info"
-        info.mkdir(exist_ok=True)
-        (info / "exclude").write_text("\n".join(self._excluded()) + "\n", encoding="utf-8")
-        (info / "attributes").write_text(_ATTRIBUTES, encoding="utf-8")
-        (self.git_dir / _REFS_MARKER).touch()
+        self.host.mkdir(info)
+        self.host.write_bytes(info / "exclude", ("\n".join(self._excluded()) + "\n").encode())
+        self.host.write_bytes(info / "attributes", _ATTRIBUTES.encode())
+        self.host.write_bytes(self.git_dir / _REFS_MARKER, b"")
 
     def _ready(self) -> bool:
         """Whether the shadow repository exists; one from before snapshot refs gets them first."""
-        if not (self.git_dir / "HEAD").is_file():
+        if not self.host.is_file(self.git_dir / "HEAD"):
             return False
-        if not (self.git_dir / _REFS_MARKER).exists():
+        if not self.host.exists(self.git_dir / _REFS_MARKER):
             self._ref_chained_snapshots()
         return True
 
@@ -271,7 +278,7 @@ class Checkpoints:
             refs += f"create {_REFS}{int(seconds) * 10**9 + position:020d}-{sha} {sha}\n"
         if refs:
             self._git("update-ref", "--stdin", stdin=refs.encode())
-        (self.git_dir / _REFS_MARKER).touch()
+        self.host.write_bytes(self.git_dir / _REFS_MARKER, b"")
 
     def _excluded(self) -> list[str]:
         excluded = [".overseer/", ".git"]
@@ -280,52 +287,53 @@ class Checkpoints:
             excluded.append("/" + self.git_dir.relative_to(self.workspace).as_posix() + "/")
         return excluded
 
-    def _git(self, *args: str, stdin: bytes | None = None, index: Path | None = None) -> str:
+    def _git(self, *args: str, stdin: bytes | None = None, index: PurePath | None = None) -> str:
         return self._git_bytes(*args, stdin=stdin, index=index).decode("utf-8", errors="replace").strip()
 
-    def _git_bytes(self, *args: str, stdin: bytes | None = None, index: Path | None = None) -> bytes:
+    def _git_bytes(self, *args: str, stdin: bytes | None = None, index: PurePath | None = None) -> bytes:
         proc = self._run(*args, stdin=stdin, index=index)
-        if proc.returncode != 0:
+        if proc.exit_code != 0:
             stderr = proc.stderr.decode("utf-8", errors="replace").strip()
-            error = subprocess.CalledProcessError(proc.returncode, proc.args, proc.stdout, proc.stderr)
+            argv = [self._git_bin, *_CONFIG, *args]
+            error = subprocess.CalledProcessError(proc.exit_code or -1, argv, proc.stdout, proc.stderr)
             raise CheckpointError(
-                f"git {args[0]} failed: {stderr.splitlines()[-1] if stderr else f'exit {proc.returncode}'}",
+                f"git {args[0]} failed: {stderr.splitlines()[-1] if stderr else f'exit {proc.exit_code}'}",
                 hint="see the command and git's message; the shadow repository is " + str(self.git_dir),
                 command=shlex.join(["git", *args]),
                 stderr=stderr,
-                workspace=self.workspace,
+                workspace=self._shown(self.workspace),
             ) from error
         return proc.stdout
 
-    def _run(
-        self, *args: str, stdin: bytes | None = None, index: Path | None = None
-    ) -> subprocess.CompletedProcess[bytes]:
+    def _run(self, *args: str, stdin: bytes | None = None, index: PurePath | None = None) -> Completed:
         try:
-            return subprocess.run(
+            return self.host.run(
                 [self._git_bin, *_CONFIG, *args],
                 cwd=self.workspace,
+                # The user's GIT_* variables (GIT_DIR, GIT_INDEX_FILE...) would point git at their
+                # repo, and their global config could change output formats or run filters: neither
+                # is inherited.
+                unset_prefixes=("GIT_",),
                 env=self._env(index),
-                input=stdin,
-                capture_output=True,
-                check=False,
+                stdin=stdin,
             )
         except OSError as exc:
-            raise CheckpointError(f"could not run git: {exc}", workspace=self.workspace) from exc
+            raise CheckpointError(f"could not run git: {exc}", workspace=self._shown(self.workspace)) from exc
 
-    def _env(self, index: Path | None) -> dict[str, str]:
-        # The user's GIT_* variables (GIT_DIR, GIT_INDEX_FILE...) would point git at their repo, and
-        # their global config could change output formats or run filters: neither is inherited.
-        env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
-        env.update(
-            GIT_DIR=str(self.git_dir),
-            GIT_WORK_TREE=str(self.workspace),
-            GIT_INDEX_FILE=str(index or self.git_dir / "index"),
-            GIT_CONFIG_NOSYSTEM="1",
-            GIT_CONFIG_GLOBAL=os.devnull,
-            GIT_TERMINAL_PROMPT="0",
-            LC_ALL="C",
-        )
-        return env
+    def _env(self, index: PurePath | None) -> dict[str, str | None]:
+        return {
+            "GIT_DIR": str(self.git_dir),
+            "GIT_WORK_TREE": str(self.workspace),
+            "GIT_INDEX_FILE": str(index or self.git_dir / "index"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_TERMINAL_PROMPT": "0",
+            "LC_ALL": "C",
+        }
+
+    def _shown(self, path: PurePath) -> PurePath | str:
+        """A path as messages show it: as is on this machine, with the host's name on another."""
+        return path if is_local(self.host) else f"{self.host.label}:{path}"
 
 
 def _snapshot(line: str) -> Snapshot:
@@ -341,10 +349,22 @@ def prunable(snapshots: Sequence[Snapshot], *, older_than: datetime, keep: Colle
     return [snap for snap in snapshots if snap is not newest and snap.at < older_than and snap.sha not in keep]
 
 
-def _find_git() -> str:
-    git = shutil.which("git")
+def _absolute(path: PurePath, host: Host) -> PurePath:
+    """Symlinks resolved on this machine (the shadow repository's place must be unambiguous); on
+    another host the path is used as given, and must be absolute (git would read a relative
+    GIT_DIR or GIT_WORK_TREE from the workspace, not from the login directory)."""
+    if is_local(host):
+        return Path(path).resolve()
+    if not path.is_absolute():
+        raise ConfigError(f"{path} on {host.label} is not an absolute path", hint="give the full path on that machine")
+    return path
+
+
+def _find_git(host: Host) -> str:
+    git = host.which("git")
     if git is None:
-        raise ConfigError("git not found", hint="install git and put it on PATH: checkpoints need it")
+        where = "" if is_local(host) else f" on {host.label}"
+        raise ConfigError(f"git not found{where}", hint=f"install git{where} and put it on PATH: checkpoints need it")
     return git
 
 

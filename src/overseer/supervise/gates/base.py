@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from overseer.config import GatesConfig
 from overseer.domain import Evidence, Finding, GateResult
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import LOCAL
 from overseer.workspace.scratch import Scratch
 
 if TYPE_CHECKING:  # baseline.py imports the gates' command runner: a run-time import would be a cycle
@@ -36,6 +38,11 @@ class GateContext:
     # What one gate computed and another reads, for this one judgment: the tests gate's runs, which
     # the coverage gate measures. Whichever gate runs first computes them.
     shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def host(self) -> Host:
+        """Where the workspace and the scratch copies are: the scratch's host (this machine without one)."""
+        return self.scratch.host if self.scratch is not None else LOCAL
 
 
 Gate = Callable[[GateContext], GateOutcome]

@@ -1,21 +1,34 @@
 """Running a gate's command: its own process group, a timeout, and nothing left behind; and pytest
-with overseer's plugin (and, when asked, under coverage.py), read back into per-test outcomes."""
+with overseer's plugin (and, when asked, under coverage.py), read back into per-test outcomes.
+
+Commands run on the workspace's host (the scratch copies' host): on this machine with overseer's
+own interpreter and files in place, on another with REMOTE_PYTHON and the plugin uploaded into the
+scratch area; the files they write (pytest's report, coverage data) are read back through the host.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
+from overseer.errors import HostError
 from overseer.supervise.gates.pytest_output import PytestReport, read_report
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import LOCAL, is_local
+from overseer.workspace.scratch import Scratch
 
-_KILL_GRACE_S = 5.0  # how long to wait for output after killing a timed-out command
+REMOTE_PYTHON = "python3"
+"""The interpreter the gates run on a remote host (the first `python3` on its PATH; not configurable
+yet). It needs pytest and coverage.py for the tests gates, and Python 3.11 for the examples runner."""
+
+
+CANNOT_START = (OSError, HostError)
+"""What `run_command` raises when the command cannot start: no such program or directory on this
+machine (OSError) or on another host, or the connection to it lost (HostError). Overseer's problem,
+never the agent's."""
 
 
 @dataclass(frozen=True)
@@ -24,50 +37,43 @@ class CommandRun:
     output: str  # stdout and stderr, interleaved as they were written
 
 
-def run_command(command: list[str], cwd: Path, timeout_s: float, env: Mapping[str, str] | None = None) -> CommandRun:
-    """Run `command` in `cwd`; on timeout kill it and everything it started.
-
-    Its own session (process group) lets the kill reach grandchildren too: a hung test server
-    left behind would hold the output pipe open and keep overseer waiting forever.
-    """
+def run_command(
+    command: Sequence[str],
+    cwd: PurePath,
+    timeout_s: float,
+    env: Mapping[str, str] | None = None,
+    *,
+    host: Host = LOCAL,
+) -> CommandRun:
+    """Run `command` in `cwd` on `host`; on timeout kill it and everything it started (the host
+    gives it a process group of its own). A program that cannot start raises OSError (this machine)
+    or HostError (another one)."""
     env = {
-        **os.environ,
         "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ in the workspace from our own run
         "COLUMNS": "250",  # pytest trims failure reasons to the terminal width, 80 without a tty
         **(env or {}),
     }
-    with subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,  # a test waiting for input must fail, not hang
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        start_new_session=os.name == "posix",
-    ) as proc:
-        try:
-            output, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            return CommandRun(exit_code=None, output=_kill(proc))
-        return CommandRun(exit_code=proc.returncode, output=output)
+    done = host.run(command, cwd=cwd, env=env, timeout_s=timeout_s, merge_stderr=True)
+    return CommandRun(exit_code=done.exit_code, output=text_of(done.stdout))
 
 
-def _kill(proc: subprocess.Popen[str]) -> str:
-    """Kill the process group and return whatever output it had written."""
-    if os.name == "posix":
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    else:
-        proc.kill()
+def text_of(output: bytes) -> str:
+    """A command's output as text, as Python's text mode reads it: UTF-8 (undecodable bytes
+    replaced) with universal newlines."""
+    return output.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def gate_python(host: Host) -> str:
+    """The interpreter the gates run on `host`: overseer's own here, REMOTE_PYTHON elsewhere."""
+    return sys.executable if is_local(host) else REMOTE_PYTHON
+
+
+def read_text(host: Host, path: PurePath) -> str:
+    """A file a gate's command wrote, as text; "" when there is none."""
     try:
-        output, _ = proc.communicate(timeout=_KILL_GRACE_S)
-    except subprocess.TimeoutExpired:  # a grandchild escaped the group and holds the pipe
-        proc.kill()
+        return text_of(host.read_bytes(path))
+    except FileNotFoundError:
         return ""
-    return output
 
 
 # --- pytest with overseer's plugin ----------------------------------------------------------------
@@ -90,9 +96,13 @@ plugin = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(plugin)
 cov = None
 if data_file:
-    import coverage
-    cov = coverage.Coverage(data_file=data_file, config_file=False, source=[os.getcwd()])
-    cov.start()
+    try:
+        import coverage
+    except ImportError:  # not installed where the tests run: no coverage data, the tests still run
+        coverage = None
+    if coverage is not None:
+        cov = coverage.Coverage(data_file=data_file, config_file=False, source=[os.getcwd()])
+        cov.start()
 try:
     status = pytest.main(args, plugins=[plugin.Recorder(report)])
 finally:
@@ -110,7 +120,7 @@ class SuiteRun:
     run: CommandRun
     report: PytestReport | None  # None: pytest stopped before any test was collected (a conftest crashed)
     seconds: float
-    coverage_file: Path | None = None  # coverage.py's data, when the run was measured
+    coverage_file: PurePath | None = None  # coverage.py's data on the host, when the run was measured
 
     @property
     def timed_out(self) -> bool:
@@ -129,17 +139,26 @@ _PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
 def run_pytest(
-    cwd: Path, timeout_s: float, private: Path, *, coverage: bool = False, tests: Sequence[str] = ()
+    cwd: PurePath,
+    timeout_s: float,
+    private: PurePath,
+    *,
+    coverage: bool = False,
+    tests: Sequence[str] = (),
+    scratch: Scratch | None = None,
 ) -> SuiteRun:
     """pytest in `cwd` with overseer's plugin; its report (and coverage data) go to `private`, a
-    directory of overseer's own that the tests never see. `tests`: node ids to run (default: all)."""
-    private.mkdir(parents=True, exist_ok=True)
+    directory of overseer's own that the tests never see. `tests`: node ids to run (default: all).
+    `cwd` and `private` are on the scratch's host (this machine without a scratch)."""
+    host = scratch.host if scratch is not None else LOCAL
+    plugin = scratch.tool(_PLUGIN) if scratch is not None else _PLUGIN
+    host.mkdir(private)
     report = private / "pytest-report.jsonl"
-    report.unlink(missing_ok=True)
+    host.unlink(report)
     data_file = private / "coverage.db" if coverage else None
-    command = [sys.executable, "-c", _BOOT, str(_PLUGIN), str(report), str(data_file or ""), *PYTEST_ARGS, *tests]
+    boot = [gate_python(host), "-c", _BOOT, str(plugin), str(report), str(data_file or "")]
     started = time.perf_counter()
-    run = run_command(command, cwd, timeout_s, _PYTEST_ENV)
+    run = run_command([*boot, *PYTEST_ARGS, *tests], cwd, timeout_s, _PYTEST_ENV, host=host)
     seconds = time.perf_counter() - started
-    text = report.read_text(encoding="utf-8", errors="replace") if report.is_file() else ""
+    text = read_text(host, report)
     return SuiteRun(run, read_report(text) if text else None, seconds, data_file)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from overseer.supervise.gates.pytest_output import FAILING, NOT_RUN, PytestReport, missing_module
@@ -64,7 +64,7 @@ def compare(
     agent: PytestReport | None,
     edits: tuple[TestFileEdit, ...],
     task: str,
-    roots: tuple[Path, ...] = (),
+    roots: tuple[PurePath, ...] = (),
 ) -> Comparison:
     """`agent` is None when the agent's run is the originals run (no test-related file changed)."""
     seen = Comparison()
@@ -78,7 +78,7 @@ def compare(
 
 
 def _judge_originals(
-    seen: Comparison, baseline: Baseline, run: PytestReport, task: str, roots: tuple[Path, ...]
+    seen: Comparison, baseline: Baseline, run: PytestReport, task: str, roots: tuple[PurePath, ...]
 ) -> None:
     for test, outcome in sorted(run.outcomes.items()):
         # A test in a file that did not import before the attempt failed with the file.
@@ -124,7 +124,7 @@ def _judge_agent(
     originals: PytestReport,
     agent: PytestReport,
     edits: tuple[TestFileEdit, ...],
-    roots: tuple[Path, ...],
+    roots: tuple[PurePath, ...],
 ) -> None:
     for edit in edits:
         _read_edit(seen, edit)
@@ -202,7 +202,7 @@ def _file(test: str) -> str:
     return test.split("::", 1)[0]
 
 
-def clean_reason(reason: str, roots: tuple[Path, ...]) -> str:
+def clean_reason(reason: str, roots: tuple[PurePath, ...]) -> str:
     """A reason as it reads the same in every copy: no scratch paths, no memory addresses."""
     for root in roots:
         reason = reason.replace(f"{root}/", "")

@@ -10,7 +10,10 @@ test.
 from __future__ import annotations
 
 import bisect
-from pathlib import Path
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePath
 
 from overseer.domain import Evidence, FileChange, GateResult
 from overseer.supervise.gates.base import STAGE, GateContext, GateOutcome
@@ -18,6 +21,7 @@ from overseer.supervise.gates.pytest_output import FAILING
 from overseer.supervise.gates.suites import after_runs, has_tests
 from overseer.supervise.policy import finding
 from overseer.workspace.files import touches_tests
+from overseer.workspace.local_host import is_local
 from overseer.workspace.scratch import Scratch
 
 MAX_MEASURED_BYTES = 1_000_000  # a larger changed file (generated code, a 50 MB diff) is not analysed
@@ -37,9 +41,13 @@ def coverage_gate(ctx: GateContext) -> GateOutcome:
         return _not_applied("no tests to run the changed lines")
     runs = after_runs(ctx)
     run = runs.agent
-    if run.timed_out or run.report is None or run.coverage_file is None or not run.coverage_file.is_file():
+    if run.timed_out or run.report is None or run.coverage_file is None:
         return _not_applied("the tests did not run to the end")
-    uncovered, missed, measured = uncovered_lines(run.coverage_file, runs.agent_root, changed)
+    if not scratch.host.is_file(run.coverage_file):
+        remote = "" if is_local(scratch.host) else f" (or coverage.py is not installed on {scratch.host.label})"
+        return _not_applied("the tests did not run to the end" + remote)
+    with measured_here(scratch, run.coverage_file, runs.agent_root, changed) as (data_file, root):
+        uncovered, missed, measured = uncovered_lines(data_file, root, changed)
     if not measured:
         return _not_applied("no executable line changed")
     ratio = round((measured - missed) / measured, 3)
@@ -73,6 +81,39 @@ def changed_source_lines(scratch: Scratch, evidence: Evidence) -> dict[str, set[
     if not paths:
         return {}
     return git.changed_lines(evidence.checkpoint_before, evidence.checkpoint_after, paths)
+
+
+@contextmanager
+def measured_here(
+    scratch: Scratch, data_file: PurePath, root: PurePath, changed: dict[str, set[int]]
+) -> Iterator[tuple[Path, Path]]:
+    """coverage.py's data and the measured tree, on this machine: as they are when the tests ran here;
+    from another host, the data and the changed files are fetched into a temp directory and the
+    data's file names rewritten to point there (coverage.py reads the sources to find statements)."""
+    if is_local(scratch.host):
+        yield Path(data_file), Path(root)
+        return
+    import coverage  # only here: importing it costs overseer's start-up time for nothing
+
+    with tempfile.TemporaryDirectory(prefix="overseer-coverage-") as tmp:
+        here = Path(tmp).resolve()  # as coverage.py names files: symlinks resolved
+        tree = here / "tree"
+        for path in changed:
+            try:
+                content = scratch.host.read_bytes(root / path)
+            except FileNotFoundError:
+                continue
+            (tree / path).parent.mkdir(parents=True, exist_ok=True)
+            (tree / path).write_bytes(content)
+        (here / "remote.db").write_bytes(scratch.host.read_bytes(data_file))
+        remote = coverage.CoverageData(basename=str(here / "remote.db"))
+        remote.read()
+        local = coverage.CoverageData(basename=str(here / "coverage.db"))
+        prefix = f"{root}/"
+        local.update(
+            remote, map_path=lambda name: str(tree / name.removeprefix(prefix)) if name.startswith(prefix) else name
+        )
+        yield here / "coverage.db", tree
 
 
 def uncovered_lines(data_file: Path, root: Path, changed: dict[str, set[int]]) -> tuple[dict[str, str], int, int]:

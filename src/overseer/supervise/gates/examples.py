@@ -21,22 +21,24 @@ import doctest
 import json
 import logging
 import re
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
-from overseer.domain import Evidence, Finding, GateResult
+from overseer.domain import Evidence, FileChange, Finding, GateResult
 from overseer.errors import CheckpointError
 from overseer.supervise.gates import examples_runner
 from overseer.supervise.gates.base import STAGE, GateContext, GateOutcome
-from overseer.supervise.gates.commands import CommandRun, run_command
+from overseer.supervise.gates.commands import CANNOT_START, CommandRun, gate_python, read_text, run_command
 from overseer.supervise.policy import finding
 from overseer.text import clip, clip_tail
 from overseer.workspace.checkpoints import Checkpoints, parse_changed_lines
 from overseer.workspace.files import is_test_config, is_test_file
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import LOCAL, is_local
+from overseer.workspace.scratch import Scratch
 
 logger = logging.getLogger(__name__)
 
@@ -70,26 +72,28 @@ class ExampleGroup:
 
 
 def examples_gate(ctx: GateContext, *, timeout_s: float = EXAMPLES_TIMEOUT_S) -> GateOutcome:
-    evidence = ctx.evidence
+    evidence, host = ctx.evidence, ctx.host
     root = _attempt_tree(ctx, "examples")
-    lines = changed_python_lines(evidence, root)
-    modules = {path: module_of(root, path) for path in lines if importable(path)}
-    groups = [group for path, (_, module) in modules.items() for group in docstring_groups(root, path, module, lines)]
-    names = {module: top_level_names(root / path) for path, (_, module) in modules.items()}
+    lines = changed_python_lines(evidence, root, ctx.scratch.checkpoints if ctx.scratch else None)
+    modules = {path: module_of(root, path, host) for path in lines if importable(path)}
+    groups = [
+        group for path, (_, module) in modules.items() for group in docstring_groups(root, path, module, lines, host)
+    ]
+    names = {module: top_level_names(root / path, host) for path, (_, module) in modules.items()}
     groups += task_groups(evidence.task, names)
     groups = [group for group in groups if has_examples(group.text)]
     if not groups:
         return GateResult("examples", None, "no examples in the changed functions or the task"), ()
     sys_path = sorted({str(root / entry) for entry, _ in modules.values()} | {str(root)})
     try:
-        run, records = run_examples(groups, sys_path, root, timeout_s)
-    except OSError as exc:
+        run, records = run_examples(groups, sys_path, root, timeout_s, ctx.scratch)
+    except CANNOT_START as exc:
         message = f"The examples could not be run: {exc}"
         return GateResult("examples", None, "could not run"), (finding(STAGE, "gate_unavailable", message),)
     return _outcome(Tally.of(groups, records, run, timeout_s), run)
 
 
-def _attempt_tree(ctx: GateContext, name: str) -> Path:
+def _attempt_tree(ctx: GateContext, name: str) -> PurePath:
     """A scratch copy of the attempt's result; the workspace itself when there are no snapshots."""
     evidence = ctx.evidence
     if ctx.scratch is None or not (evidence.checkpoint_before and evidence.checkpoint_after):
@@ -100,27 +104,46 @@ def _attempt_tree(ctx: GateContext, name: str) -> Path:
 # --- what changed ------------------------------------------------------------------------------------
 
 
-def changed_python_lines(evidence: Evidence, root: Path) -> dict[str, set[int]]:
+def changed_python_lines(
+    evidence: Evidence, root: PurePath, checkpoints: Checkpoints | None = None
+) -> dict[str, set[int]]:
     """Added or modified `.py` files present in `root` (and not too large to read) -> their changed lines.
 
     From the snapshots when there are some; else from the evidence's diff, and a file the diff does
-    not show counts as changed throughout.
+    not show counts as changed throughout. `checkpoints`: the workspace's (the scratch's), whose
+    host `root` is on; by default those of the workspace on this machine.
     """
-    paths = [c.path for c in evidence.changes if c.kind != "deleted" and c.path.endswith(".py")]
-    paths = [p for p in paths if (root / p).is_file() and (root / p).stat().st_size <= MAX_PYTHON_BYTES]
+    host = checkpoints.host if checkpoints is not None else LOCAL
+    changes = [c for c in evidence.changes if c.kind != "deleted" and c.path.endswith(".py")]
+    paths = [c.path for c in changes if _readable(root, c, host, checkpoints)]
     if not paths:
         return {}
     if evidence.checkpoint_before and evidence.checkpoint_after:
         try:
-            exact = Checkpoints(evidence.workspace).changed_lines(
-                evidence.checkpoint_before, evidence.checkpoint_after, paths
-            )
+            git = checkpoints or Checkpoints(evidence.workspace)
+            exact = git.changed_lines(evidence.checkpoint_before, evidence.checkpoint_after, paths)
         except CheckpointError as exc:  # the shadow repository is gone: fall back on the diff's text
             logger.warning("changed lines read from the diff's text (attempt %s): %s", evidence.attempt, exc)
         else:
             return {path: exact.get(path, set()) for path in paths}
     shown = parse_changed_lines(evidence.diff)
-    return {path: shown[path] if path in shown else _every_line(root / path) for path in paths}
+    return {path: shown[path] if path in shown else _every_line(root / path, host) for path in paths}
+
+
+def _readable(root: PurePath, change: FileChange, host: Host, checkpoints: Checkpoints | None) -> bool:
+    """The changed file is in `root` and not too large to read."""
+    path = root / change.path
+    if is_local(host):
+        local = Path(path)
+        return local.is_file() and local.stat().st_size <= MAX_PYTHON_BYTES
+    if not host.is_file(path):
+        return False
+    # Another host has no stat: `root` is a copy of the snapshot, so the file is the change's blob.
+    if checkpoints is not None and change.sha_after is not None:
+        size = checkpoints.blob_size(change.sha_after)
+    else:
+        size = len(host.read_bytes(path))
+    return size <= MAX_PYTHON_BYTES
 
 
 def importable(path: str) -> bool:
@@ -129,16 +152,16 @@ def importable(path: str) -> bool:
     return not (is_test_file(path) or is_test_config(path) or PurePosixPath(path).name in _RUNS_ON_IMPORT)
 
 
-def _every_line(path: Path) -> set[int]:
-    return set(range(1, path.read_bytes().count(b"\n") + 2))
+def _every_line(path: PurePath, host: Host) -> set[int]:
+    return set(range(1, host.read_bytes(path).count(b"\n") + 2))
 
 
-def module_of(root: Path, path: str) -> tuple[str, str]:
+def module_of(root: PurePath, path: str, host: Host = LOCAL) -> tuple[str, str]:
     """(the directory to put on sys.path, relative to root; the dotted module name) of a .py file:
     the package is as deep as its directories have `__init__.py` files (src layout included)."""
     pure = PurePosixPath(path)
     base = pure.parent
-    while base != PurePosixPath(".") and (root / base / "__init__.py").is_file():
+    while base != PurePosixPath(".") and host.is_file(root / base / "__init__.py"):
         base = base.parent
     parts = list(pure.with_suffix("").parts[len(base.parts) :])
     if parts[-1] == "__init__" and len(parts) > 1:
@@ -146,12 +169,14 @@ def module_of(root: Path, path: str) -> tuple[str, str]:
     return base.as_posix(), ".".join(parts)
 
 
-def docstring_groups(root: Path, path: str, module: str, lines: dict[str, set[int]]) -> list[ExampleGroup]:
+def docstring_groups(
+    root: PurePath, path: str, module: str, lines: dict[str, set[int]], host: Host = LOCAL
+) -> list[ExampleGroup]:
     """The docstrings of the module-level functions and classes (and their methods) whose lines,
     decorators included, overlap the changed lines. Nested functions are left out: their examples
     could not see their enclosing scope."""
     try:
-        tree = ast.parse((root / path).read_bytes(), path)
+        tree = ast.parse(host.read_bytes(root / path), path)
     except (SyntaxError, ValueError):
         return []  # the syntax gate reports it
     changed = lines[path]
@@ -253,10 +278,10 @@ def names_used(text: str) -> set[str]:
     return names
 
 
-def top_level_names(path: Path) -> set[str]:
+def top_level_names(path: PurePath, host: Host = LOCAL) -> set[str]:
     """What a module defines at its top level (functions, classes, assignments, imports)."""
     try:
-        tree = ast.parse(path.read_bytes())
+        tree = ast.parse(host.read_bytes(path))
     except (SyntaxError, ValueError):
         return set()
     names: set[str] = set()
@@ -288,19 +313,32 @@ def has_examples(text: str) -> bool:
 
 
 def run_examples(
-    groups: Sequence[ExampleGroup], sys_path: list[str], root: Path, timeout_s: float
+    groups: Sequence[ExampleGroup],
+    sys_path: list[str],
+    root: PurePath,
+    timeout_s: float,
+    scratch: Scratch | None = None,
 ) -> tuple[CommandRun, list[dict[str, Any]]]:
-    """Run the runner script in `root`; its results are read even when it was killed part way."""
+    """Run the runner script in `root` (on the scratch's host; this machine without a scratch); its
+    results are read even when it was killed part way."""
     spec = {
         "sys_path": sys_path,
         "groups": [{"id": i, **asdict(group)} for i, group in enumerate(groups)],
     }
-    with tempfile.TemporaryDirectory(prefix="overseer-examples-") as tmp:
-        spec_path, results = Path(tmp) / "spec.json", Path(tmp) / "results.jsonl"
-        spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        command = [sys.executable, "-P", str(_RUNNER), str(spec_path), str(results)]
-        run = run_command(command, root, timeout_s)
-        text = results.read_text(encoding="utf-8", errors="replace") if results.is_file() else ""
+    if scratch is None:
+        with tempfile.TemporaryDirectory(prefix="overseer-examples-") as tmp:
+            return _run_runner(LOCAL, _RUNNER, Path(tmp), spec, root, timeout_s)
+    return _run_runner(scratch.host, scratch.tool(_RUNNER), scratch.directory("examples"), spec, root, timeout_s)
+
+
+def _run_runner(
+    host: Host, runner: PurePath, work: PurePath, spec: dict[str, Any], root: PurePath, timeout_s: float
+) -> tuple[CommandRun, list[dict[str, Any]]]:
+    spec_path, results = work / "spec.json", work / "results.jsonl"
+    host.write_bytes(spec_path, json.dumps(spec).encode())
+    command = [gate_python(host), "-P", str(runner), str(spec_path), str(results)]
+    run = run_command(command, root, timeout_s, host=host)
+    text = read_text(host, results)
     return run, [record for line in text.splitlines() if (record := _record(line))]
 
 

@@ -32,7 +32,7 @@ with a configured test command (no per-test outcomes) or without snapshots.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePath, PurePosixPath
 from typing import Any
 
 from overseer.domain import FileChange, Finding, GateResult
@@ -93,9 +93,9 @@ def fail_first_gate(ctx: GateContext) -> GateOutcome:
         return GateResult(NAME, None, "no test added or changed that passes on the new code"), ()
     checked = written[:_MAX_CHECKED]
     root = scratch.copy(start, "fail-first")
-    bring_in(root, edits)
+    bring_in(root, edits, scratch.host)
     files = sorted({test.split("::", 1)[0] for test in checked})
-    run = run_pytest(root, ctx.config.test_timeout_s, private_dir(root), tests=files)
+    run = run_pytest(root, ctx.config.test_timeout_s, private_dir(root), tests=files, scratch=scratch)
     checks = _checks(checked, run, root)
     code_changed = changed_code(changes)
     findings = _findings(checks, code_changed)
@@ -123,7 +123,7 @@ def _written(edits: tuple[TestFileEdit, ...], agent: PytestReport) -> list[str]:
     ]
 
 
-def _checks(tests: list[str], run: SuiteRun, root: Path) -> list[Check]:
+def _checks(tests: list[str], run: SuiteRun, root: PurePath) -> list[Check]:
     report = run.report or EMPTY
     checks = []
     for test in tests:

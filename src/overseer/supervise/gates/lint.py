@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -23,14 +24,16 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from overseer.domain import Finding, GateResult
 from overseer.supervise.gates.base import STAGE, GateContext, GateOutcome
-from overseer.supervise.gates.commands import run_command
+from overseer.supervise.gates.commands import CANNOT_START, gate_python, read_text, run_command
 from overseer.supervise.gates.examples import changed_python_lines
 from overseer.supervise.policy import finding
 from overseer.text import clip_tail
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import LOCAL, is_local
 
 LINT_TIMEOUT_S = 120.0
 FILES = "{files}"  # in a configured lint command: where the changed files go
@@ -102,93 +105,107 @@ def lint_gate(ctx: GateContext, *, command: list[str] | None = None, timeout_s: 
     evidence = ctx.evidence
     if ctx.scratch is None or not (evidence.checkpoint_before and evidence.checkpoint_after):
         return GateResult("lint", None, "no snapshots to compare the attempt with"), ()
+    host = ctx.scratch.host
     after = ctx.scratch.copy(evidence.checkpoint_after, "lint-after")
     before = ctx.scratch.copy(evidence.checkpoint_before, "lint-before")
-    configured = sorted(configured_linters(before) | configured_linters(after))
-    linters = [Linter.configured(command)] if command else installed(configured)
+    configured = sorted(configured_linters(before, host) | configured_linters(after, host))
+    linters = [Linter.configured(command)] if command else installed(configured, host)
     if not linters:
         summary = f"{', '.join(configured)} configured but not installed" if configured else "no linter configured"
         return GateResult("lint", None, summary), ()
-    lines = changed_python_lines(evidence, after)
+    lines = changed_python_lines(evidence, after, ctx.scratch.checkpoints)
     if not lines:
         return GateResult("lint", None, "no Python files changed"), ()
-    runs = {linter.name: _before_and_after(linter, before, after, sorted(lines), timeout_s) for linter in linters}
+    paths = sorted(lines)
+    runs = {linter.name: _before_and_after(linter, before, after, paths, timeout_s, host) for linter in linters}
     return _outcome(runs, lines)
 
 
 # --- which linters ---------------------------------------------------------------------------------
 
 
-def configured_linters(root: Path) -> set[str]:
-    """The linters the project's configuration files in `root` set up."""
-    tools = _pyproject_tools(root / "pyproject.toml")
-    setup_cfg, tox_ini = _text(root / "setup.cfg"), _text(root / "tox.ini")
+def configured_linters(root: PurePath, host: Host = LOCAL) -> set[str]:
+    """The linters the project's configuration files in `root` (on `host`) set up."""
+    tools = _pyproject_tools(root / "pyproject.toml", host)
+    setup_cfg, tox_ini = _text(root / "setup.cfg", host), _text(root / "tox.ini", host)
+
+    def has(name: str) -> bool:
+        return host.is_file(root / name)
+
     found = set()
-    if "ruff" in tools or (root / "ruff.toml").is_file() or (root / ".ruff.toml").is_file():
+    if "ruff" in tools or has("ruff.toml") or has(".ruff.toml"):
         found.add("ruff")
-    if (root / ".flake8").is_file() or _section("flake8", setup_cfg) or _section("flake8", tox_ini):
+    if has(".flake8") or _section("flake8", setup_cfg) or _section("flake8", tox_ini):
         found.add("flake8")
-    if (
-        "mypy" in tools
-        or (root / "mypy.ini").is_file()
-        or (root / ".mypy.ini").is_file()
-        or _section("mypy", setup_cfg)
-    ):
+    if "mypy" in tools or has("mypy.ini") or has(".mypy.ini") or _section("mypy", setup_cfg):
         found.add("mypy")
     return found
 
 
-def _pyproject_tools(path: Path) -> set[str]:
+def _pyproject_tools(path: PurePath, host: Host) -> set[str]:
     try:
-        tools = tomllib.loads(_text(path)).get("tool", {})
+        tools = tomllib.loads(_text(path, host)).get("tool", {})
     except tomllib.TOMLDecodeError:
         return set()
     return set(tools) if isinstance(tools, dict) else set()
 
 
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+def _text(path: PurePath, host: Host) -> str:
+    return read_text(host, path) if host.is_file(path) else ""
 
 
 def _section(name: str, ini: str) -> bool:
     return re.search(rf"^\[{name}\]\s*$", ini, re.MULTILINE) is not None
 
 
-def installed(names: Sequence[str]) -> list[Linter]:
-    """The named linters that can run: on PATH, or importable by overseer's own interpreter."""
+def installed(names: Sequence[str], host: Host = LOCAL) -> list[Linter]:
+    """The named linters that can run on `host`: on its PATH, or importable by the gates' interpreter
+    there (overseer's own, on this machine)."""
     linters = []
     for name in names:
-        program = shutil.which(name)
-        start = [program] if program else [sys.executable, "-m", name] if importlib.util.find_spec(name) else None
+        program = shutil.which(name) if is_local(host) else host.which(name)
+        start = [program] if program else [gate_python(host), "-m", name] if _importable(name, host) else None
         if start:
             linters.append(Linter(name, (*start, *_ARGUMENTS[name])))
     return linters
+
+
+_FIND_SPEC = "import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)"
+
+
+def _importable(module: str, host: Host) -> bool:
+    if is_local(host):
+        return importlib.util.find_spec(module) is not None
+    try:
+        return host.run([gate_python(host), "-c", _FIND_SPEC, module], timeout_s=LINT_TIMEOUT_S).exit_code == 0
+    except CANNOT_START:
+        return False
 
 
 # --- running them ----------------------------------------------------------------------------------
 
 
 def _before_and_after(
-    linter: Linter, before: Path, after: Path, paths: list[str], timeout_s: float
+    linter: Linter, before: PurePath, after: PurePath, paths: list[str], timeout_s: float, host: Host
 ) -> tuple[LintRun, LintRun]:
     """Both runs at once (they are independent, and a type checker takes seconds)."""
-    old_paths = [path for path in paths if (before / path).is_file()]
+    old_paths = [path for path in paths if host.is_file(before / path)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         needed = old_paths or not linter.takes_files  # every file is new: nothing to compare with
-        old = pool.submit(run_linter, linter, before, old_paths, timeout_s) if needed else None
-        new = run_linter(linter, after, paths, timeout_s)
+        old = pool.submit(run_linter, linter, before, old_paths, timeout_s, host) if needed else None
+        new = run_linter(linter, after, paths, timeout_s, host)
         return (old.result() if old else LintRun()), new
 
 
-def run_linter(linter: Linter, root: Path, paths: list[str], timeout_s: float) -> LintRun:
+def run_linter(linter: Linter, root: PurePath, paths: list[str], timeout_s: float, host: Host = LOCAL) -> LintRun:
     command = linter.for_files(paths)
     try:
-        run = run_command(command, root, timeout_s)
-    except OSError as exc:
+        run = run_command(command, root, timeout_s, host=host)
+    except CANNOT_START as exc:
         return LintRun(error=f"{linter.name} could not be started (`{_show(command)}`): {exc}")
     if run.exit_code is None:
         return LintRun(error=f"{linter.name} did not finish within {timeout_s:g}s", output=run.output)
-    problems = parse_problems(run.output, root, linter.name)
+    problems = parse_problems(run.output, root, linter.name, here=is_local(host))
     if run.exit_code not in (0, 1) and not problems:
         tail = clip_tail(run.output.strip(), 500)
         return LintRun(error=f"{linter.name} exited with code {run.exit_code}: {tail}", output=run.output)
@@ -199,22 +216,29 @@ def _show(command: list[str]) -> str:
     return shlex.join(["python" if command[0] == sys.executable else command[0], *command[1:]])
 
 
-def parse_problems(output: str, root: Path, linter: str) -> list[Problem]:
-    """One problem per line the linter wrote as "path:line[:col]: ..." (ruff concise, flake8, mypy)."""
+def parse_problems(output: str, root: PurePath, linter: str, *, here: bool = True) -> list[Problem]:
+    """One problem per line the linter wrote as "path:line[:col]: ..." (ruff concise, flake8, mypy).
+    `here`: the linter ran on this machine (else on a POSIX host, whose paths are not resolved here)."""
     problems = []
     for line in output.splitlines():
         match = next((m for pattern in _LINE_FORMATS if (m := pattern.match(line))), None)
         if match:
             code = match.groupdict().get("code") or ""
-            path = _relative(match["path"], root)
+            path = _relative(match["path"], root) if here else _remote_relative(match["path"], root)
             problems.append(Problem(path, int(match["line"]), code, match["message"].strip(), linter))
     return problems
 
 
-def _relative(path: str, root: Path) -> str:
+def _relative(path: str, root: PurePath) -> str:
     if os.path.isabs(path):
         return os.path.relpath(os.path.realpath(path), os.path.realpath(root)).replace(os.sep, "/")
     return path.replace(os.sep, "/").removeprefix("./")
+
+
+def _remote_relative(path: str, root: PurePath) -> str:
+    if posixpath.isabs(path):
+        return posixpath.relpath(posixpath.normpath(path), str(root))
+    return path.removeprefix("./")
 
 
 def new_problems(before: LintRun, after: LintRun, lines: dict[str, set[int]]) -> list[Problem]:

@@ -15,7 +15,7 @@ run, and it runs once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 
 from overseer.domain import FileChange
 from overseer.supervise.gates.base import GateContext
@@ -23,6 +23,8 @@ from overseer.supervise.gates.commands import CommandRun, SuiteRun, run_pytest
 from overseer.supervise.gates.pytest_output import PytestReport
 from overseer.supervise.tamper import pytest_settings
 from overseer.workspace.files import is_test_file, test_files, touches_tests
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import is_local
 from overseer.workspace.scratch import Scratch
 
 _SHARED_CONFIGS = frozenset({"pyproject.toml", "setup.cfg", "tox.ini"})  # files with more than pytest in them
@@ -49,8 +51,8 @@ class TestFileEdit:
 class AfterRuns:
     originals: SuiteRun  # the original tests against the new code
     agent: SuiteRun  # the tests as the agent left them (the very same run when it changed none)
-    agent_root: Path  # where the agent's run ran: coverage.py's file names point there
-    originals_root: Path
+    agent_root: PurePath  # where the agent's run ran (on the scratch's host): coverage.py's file names point there
+    originals_root: PurePath
     edits: tuple[TestFileEdit, ...]  # what the originals run put back
 
     @property
@@ -71,14 +73,14 @@ def _run(ctx: GateContext) -> AfterRuns:
     assert scratch is not None, "the after runs need scratch copies of the snapshots"
     edits = edits_to_tests(scratch, evidence.changes)
     agent_root = scratch.copy(evidence.checkpoint_after, "agent")
-    agent = run_pytest(agent_root, timeout, private_dir(agent_root), coverage=True)
+    agent = run_pytest(agent_root, timeout, private_dir(agent_root), coverage=True, scratch=scratch)
     if not edits:
         return AfterRuns(agent, agent, agent_root, agent_root, edits)
     originals_root = scratch.copy(evidence.checkpoint_after, "originals")
-    put_back(originals_root, edits)
-    if next(test_files(originals_root), None) is None:  # all the tests are new: nothing original to run
-        return AfterRuns(_NOTHING_COLLECTED, agent, agent_root, originals_root, edits)
-    originals = run_pytest(originals_root, timeout, private_dir(originals_root))
+    put_back(originals_root, edits, scratch.host)
+    if not original_test_files(scratch, originals_root, evidence.checkpoint_after, edits):
+        return AfterRuns(_NOTHING_COLLECTED, agent, agent_root, originals_root, edits)  # all the tests are new
+    originals = run_pytest(originals_root, timeout, private_dir(originals_root), scratch=scratch)
     return AfterRuns(originals, agent, agent_root, originals_root, edits)
 
 
@@ -100,24 +102,35 @@ def has_tests(scratch: Scratch, sha: str) -> bool:
     return any(is_test_file(path) for path in scratch.checkpoints.files(sha))
 
 
-def put_back(root: Path, edits: tuple[TestFileEdit, ...]) -> None:
-    """Make the test-related files under `root` what they were before the attempt."""
+def original_test_files(scratch: Scratch, root: PurePath, sha: str, edits: tuple[TestFileEdit, ...]) -> list[str]:
+    """The test files of `root`, a copy of snapshot `sha` with `edits` put back (see `put_back`)."""
+    if is_local(scratch.host):
+        return list(test_files(Path(root)))
+    # Another host's copy is not walked file by file: its files are the snapshot's, edits put back.
+    present = set(scratch.checkpoints.files(sha))
+    present -= {edit.path for edit in edits if edit.before is None}
+    present |= {edit.path for edit in edits if edit.before is not None}
+    return sorted(path for path in present if is_test_file(path))
+
+
+def put_back(root: PurePath, edits: tuple[TestFileEdit, ...], host: Host) -> None:
+    """Make the test-related files under `root` (on `host`) what they were before the attempt."""
     for edit in edits:
-        _place(root / edit.path, edit.before)
+        _place(host, root / edit.path, edit.before)
 
 
-def bring_in(root: Path, edits: tuple[TestFileEdit, ...]) -> None:
-    """Make the test-related files under `root` what the attempt left (the fail-first gate's copy)."""
+def bring_in(root: PurePath, edits: tuple[TestFileEdit, ...], host: Host) -> None:
+    """Make the test-related files under `root` (on `host`) what the attempt left (the fail-first gate's copy)."""
     for edit in edits:
-        _place(root / edit.path, edit.after)
+        _place(host, root / edit.path, edit.after)
 
 
-def _place(target: Path, content: bytes | None) -> None:
+def _place(host: Host, target: PurePath, content: bytes | None) -> None:
     """`content` at `target`; None: no file there."""
-    target.unlink(missing_ok=True)  # a symlink the agent put there is replaced, not written through
+    host.unlink(target)  # a symlink the agent put there is replaced, not written through
     if content is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        host.mkdir(target.parent)
+        host.write_bytes(target, content)
 
 
 def _same_pytest_section(edit: TestFileEdit) -> bool:
@@ -129,6 +142,6 @@ def _blob(scratch: Scratch, sha: str | None) -> bytes | None:
     return None if sha is None else scratch.checkpoints.blob_bytes(sha)
 
 
-def private_dir(copy: Path) -> Path:
+def private_dir(copy: PurePath) -> PurePath:
     """A directory of overseer's own beside a copy (inside the scratch area, outside the copy)."""
     return copy.with_name(copy.name + ".run")

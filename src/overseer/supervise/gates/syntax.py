@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
+from pathlib import PurePath
 
 from overseer.domain import GateResult
 from overseer.supervise.gates.base import STAGE, GateContext, GateOutcome
 from overseer.supervise.policy import finding
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import LOCAL
 
 
 def syntax_gate(ctx: GateContext) -> GateOutcome:
-    evidence = ctx.evidence
-    """Compile every added or modified `.py` file; files the agent did not touch are not its fault."""
+    """Compile every added or modified `.py` file; files the agent did not touch are not its fault.
+    The files are read from the workspace's host and compiled here."""
+    evidence, host = ctx.evidence, ctx.host
     paths = [
         change.path
         for change in evidence.changes
         if change.kind in ("added", "modified") and change.path.endswith(".py")
     ]
-    paths = [path for path in paths if (evidence.workspace / path).is_file()]
+    paths = [path for path in paths if host.is_file(evidence.workspace / path)]
     if not paths:
         return GateResult(name="syntax", passed=None, summary="no Python files changed"), ()
-    errors = [error for path in paths if (error := syntax_error(evidence.workspace, path))]
+    errors = [error for path in paths if (error := syntax_error(evidence.workspace, path, host))]
     findings = tuple(finding(STAGE, "syntax_error", error) for error in errors)
     if not errors:
         summary = f"{len(paths)} changed Python file(s) compile"
@@ -38,13 +41,13 @@ def syntax_gate(ctx: GateContext) -> GateOutcome:
     return result, findings
 
 
-def syntax_error(workspace: Path, path: str) -> str:
+def syntax_error(workspace: PurePath, path: str, host: Host = LOCAL) -> str:
     """Return "path line N: message" if the file does not compile, else "".
 
     `compile` rather than `ast.parse`: it also catches errors found after parsing, such as
     `return` outside a function. Bytes, so a PEP 263 encoding line is honoured.
     """
-    source = (workspace / path).read_bytes()
+    source = host.read_bytes(workspace / path)
     try:
         with warnings.catch_warnings():
             # An invalid escape sequence warns but runs: not this gate's business.

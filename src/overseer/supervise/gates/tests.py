@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import sys
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from overseer.domain import Finding, GateResult
 from overseer.supervise.gates.base import STAGE, GateContext, GateOutcome
-from overseer.supervise.gates.commands import CommandRun, run_command
+from overseer.supervise.gates.commands import CANNOT_START, CommandRun, run_command
 from overseer.supervise.gates.compare import clean_reason, compare
 from overseer.supervise.gates.pytest_output import (
     TestCounts,
@@ -25,12 +25,20 @@ from overseer.supervise.gates.pytest_output import (
     parse_failures,
     parse_summary,
 )
-from overseer.supervise.gates.suites import AfterRuns, after_runs, edits_to_tests, has_tests, put_back
+from overseer.supervise.gates.suites import (
+    AfterRuns,
+    after_runs,
+    edits_to_tests,
+    has_tests,
+    original_test_files,
+    put_back,
+)
 from overseer.supervise.gates.tests_report import EMPTY, OUTPUT_TAIL, findings_of, result_of
 from overseer.supervise.policy import finding
 from overseer.supervise.tamper import command_filters
 from overseer.text import clip_tail
 from overseer.workspace.files import test_files
+from overseer.workspace.host import Host
 
 if TYPE_CHECKING:  # baseline.py runs pytest with the gates' runner: a run-time import would be a cycle
     from overseer.supervise.baseline import Baseline
@@ -141,16 +149,17 @@ def _command_gate(ctx: GateContext, command: list[str]) -> GateOutcome:
     baseline = _baseline(ctx)
     edits = edits_to_tests(scratch, evidence.changes)
     originals = scratch.copy(evidence.checkpoint_after, "originals")
-    put_back(originals, edits)
-    outcome = _run_command_gate(command, originals, timeout, baseline)
+    put_back(originals, edits, scratch.host)
+    outcome = _run_command_gate(command, originals, timeout, baseline, scratch.host)
     result, findings = outcome
     extra: list[Finding] = []
     if edits and result.passed:
-        agent = _run_command_gate(command, scratch.copy(evidence.checkpoint_after, "agent"), timeout, baseline)
+        agent_root = scratch.copy(evidence.checkpoint_after, "agent")
+        agent = _run_command_gate(command, agent_root, timeout, baseline, scratch.host)
         if agent[0].passed is False:
             message = "With the attempt's own test changes the test command fails:\n" + agent[1][0].message
             extra.append(finding(STAGE, "new_test_failed", message))
-    filters = command_filters(command, list(test_files(originals)))
+    filters = command_filters(command, original_test_files(scratch, originals, evidence.checkpoint_after, edits))
     if filters:
         message = (
             f"The test command `{_show(command)}` runs only some of the tests ({', '.join(filters)}): "
@@ -161,11 +170,13 @@ def _command_gate(ctx: GateContext, command: list[str]) -> GateOutcome:
     return result, (*findings, *extra)
 
 
-def _run_command_gate(command: list[str], cwd: Path, timeout_s: float, baseline: Baseline) -> GateOutcome:
+def _run_command_gate(
+    command: list[str], cwd: PurePath, timeout_s: float, baseline: Baseline, host: Host
+) -> GateOutcome:
     shown = _show(command)
     try:
-        run = run_command(command, cwd, timeout_s)
-    except OSError as exc:
+        run = run_command(command, cwd, timeout_s, host=host)
+    except CANNOT_START as exc:
         message = f"Test command `{shown}` could not be started: {exc}"
         return _failed_to_run("tests_not_run", f"could not start: {exc}", message, "")
     if run.exit_code is None:
