@@ -16,12 +16,13 @@ setup: $(VENV)/.synced tools/aider/.venv/.synced
 # PostgreSQL: the store's tests and `make bench` start their own server in a temp dir (not Debian's cluster);
 # docker.io: the claude-docker agent's tests start their own dockerd the same way (overseer.testing.docker).
 # chromium, tesseract-ocr: `overseer serve`'s page is loaded in headless Chromium and its screenshot OCR'd.
+# openssh-server: the SSH host's tests start their own sshd on loopback (overseer.testing.ssh).
 system-packages:
 	@command -v git >/dev/null && command -v cmake >/dev/null && command -v g++ >/dev/null && \
 		command -v bwrap >/dev/null && command -v socat >/dev/null && command -v dockerd >/dev/null && \
-		command -v chromium >/dev/null && command -v tesseract >/dev/null && \
+		command -v chromium >/dev/null && command -v tesseract >/dev/null && test -x /usr/sbin/sshd && \
 		compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || \
-		{ apt-get update && apt-get install -y --no-install-recommends git cmake g++ make bubblewrap socat postgresql docker.io chromium tesseract-ocr; }
+		{ apt-get update && apt-get install -y --no-install-recommends git cmake g++ make bubblewrap socat postgresql docker.io chromium tesseract-ocr openssh-server; }
 
 $(UV): | system-packages
 	$(PYTHON) -m venv .uv

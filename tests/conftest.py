@@ -27,6 +27,8 @@ from overseer.llm.embedded import EmbeddedLLM, default_model_path
 from overseer.testing import ScriptedAnthropicServer, Turn, claude_environ
 from overseer.testing.llama_server import LlamaCppServer
 from overseer.testing.postgres import PostgresCluster, PostgresUnavailable
+from overseer.testing.ssh import SSHServer, SSHUnavailable
+from overseer.workspace.ssh_host import SSHHost, SSHSettings
 
 SERVED_MODEL = "smollm2"  # the name llama.cpp's server gives the packaged model
 
@@ -210,3 +212,56 @@ def process_gone(pid: int) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+# --- a real sshd on loopback: a workspace on another machine -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ssh_server() -> Iterator[SSHServer]:
+    """A real OpenSSH sshd for the whole run, on a free loopback port, with its own keys in a temp dir.
+
+    Skips only when it cannot be started here, and says why; on CI (CI=true), where
+    `make system-packages` installed it, that is a failure instead. Tests that kill, restart or
+    rekey a server start their own (`fresh_ssh_server`)."""
+    server = SSHServer()
+    try:
+        server.start()
+    except SSHUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"sshd could not be started on CI: {exc}")
+        pytest.skip(f"sshd could not be started: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_ssh_server(ssh_server: SSHServer) -> Iterator[SSHServer]:
+    """A server of this test's own, to kill, restart or rekey (the shared one says sshd can start)."""
+    with SSHServer() as server:
+        yield server
+
+
+def ssh_settings_for(server: SSHServer, **changes: object) -> SSHSettings:
+    """Settings that log in to `server`, with quick retries: a test waits seconds, not minutes."""
+    fields: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": server.port,
+        "user": server.user,
+        "key": server.client_key,
+        "known_hosts": server.known_hosts,
+        "connect_timeout_s": 5.0,
+        "reconnect_attempts": 3,
+        "backoff_s": 0.05,
+        "backoff_max_s": 0.2,
+    }
+    return SSHSettings.model_validate({**fields, **changes})
+
+
+@pytest.fixture
+def ssh_host(ssh_server: SSHServer) -> Iterator[SSHHost]:
+    """An SSHHost logged in to the shared server (this machine, over loopback), closed after the test."""
+    with SSHHost(ssh_settings_for(ssh_server)) as host:
+        yield host

@@ -1,4 +1,5 @@
-"""Fixtures for the workspace layer: a real directory per test, and real git for the user's repo."""
+"""Fixtures for the workspace layer: a real directory per test, and real git for the user's repo.
+(The real sshd for a workspace on another machine, `ssh_server` and `ssh_host`, is in tests/conftest.py.)"""
 
 from __future__ import annotations
 
