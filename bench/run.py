@@ -209,19 +209,53 @@ class SideBySide:
     `claude -p` and by `overseer do`, which adds the judge, the store and the supervisor model."""
 
     claude_s: float
-    do_s: float
+    do_s: float  # a new process that imports everything itself (OVERSEER_RESIDENT=0)
     attempt: Attempt
+    resident_do_s: float  # the same command forked by a running resident (cli/resident.py)
 
 
-def side_by_side() -> SideBySide:
+def side_by_side(runtime: Path) -> SideBySide:
     claude_s = _scripted_bare_claude()
     with scripted_demo(demo.honest_session) as run:
         do, out = run_wrapped(["do", "--json", "-w", str(run.workspace), demo.TASK], run.env, run.scratch)
-        summary = json.loads(out)
-        if (summary["status"], summary["attempts"]) != ("completed", 1):
-            raise RuntimeError(f"the honest attempt ended {summary['status']}: {summary.get('error')}")
-        (attempt,) = read_attempts(run.workspace, int(summary["task_id"]))
-        return SideBySide(claude_s, do.wall_s, attempt)
+        attempt = _honest_attempt(run.workspace, out)
+    with scripted_demo(demo.honest_session) as run:
+        env = {**run.env, "XDG_RUNTIME_DIR": str(runtime), "OVERSEER_RESIDENT": "1"}
+        started = time.perf_counter()
+        done = subprocess.run(
+            [str(PYTHON), "-m", "overseer", "do", "--json", "-w", str(run.workspace), demo.TASK],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        resident_s = time.perf_counter() - started
+        _honest_attempt(run.workspace, done.stdout)
+    return SideBySide(claude_s, do.wall_s, attempt, resident_s)
+
+
+def _honest_attempt(workspace: Path, out: str) -> Attempt:
+    summary = json.loads(out)
+    if (summary["status"], summary["attempts"]) != ("completed", 1):
+        raise RuntimeError(f"the honest attempt ended {summary['status']}: {summary.get('error')}")
+    (attempt,) = read_attempts(workspace, int(summary["task_id"]))
+    return attempt
+
+
+@contextmanager
+def resident() -> Iterator[Path]:
+    """A resident process in a runtime directory of the benchmark's own, stopped after."""
+    with tempfile.TemporaryDirectory(prefix="overseer-bench-run-") as runtime:
+        os.chmod(runtime, 0o700)
+        env = {**bench_environ("http://127.0.0.1:9", Path(runtime)), "XDG_RUNTIME_DIR": runtime}
+        env.update(OVERSEER_RESIDENT="1")
+        env.pop("CI", None)
+        overseer = [str(PYTHON), "-m", "overseer", "resident"]
+        subprocess.run([*overseer, "--start"], env=env, check=True, capture_output=True)
+        try:
+            yield Path(runtime)
+        finally:
+            subprocess.run([*overseer, "--stop"], env=env, check=True, capture_output=True)
 
 
 def _scripted_bare_claude() -> float:
@@ -343,10 +377,13 @@ def fixed_cost_figures(pairs: Sequence[SideBySide]) -> dict[str, Any]:
         "outside_attempt_s": median([p.do_s - p.attempt.total_s for p in pairs]),
     }
     attempt = median([p.attempt.total_s for p in pairs])  # what each further task of a running queue costs
+    resident_do = median([p.resident_do_s for p in pairs])
     return {
         "claude_p_s": claude,
         "overseer_do_s": do,
         "ratio": do / claude,
+        "resident_do_s": resident_do,
+        "resident_ratio": resident_do / claude,
         "attempt_s": attempt,
         "attempt_ratio": attempt / claude,
         "do_parts_median": parts,
@@ -437,8 +474,10 @@ def print_attempts(per_attempt: Mapping[str, Mapping[str, float]], count: int) -
 def print_fixed_cost(fixed: Mapping[str, Any], count: int) -> None:
     print(f"\nOne honest attempt, side by side ({count} pairs, medians, seconds)")
     print(_row("claude -p alone (same script)", f"{fixed['claude_p_s']:.3f}"))
-    print(_row("overseer do", f"{fixed['overseer_do_s']:.3f}"))
-    print(_row("ratio (goal: 3 or under)", f"{fixed['ratio']:.1f}x"))
+    print(_row("overseer do, served by the resident", f"{fixed['resident_do_s']:.3f}"))
+    print(_row("ratio (goal: 3 or under)", f"{fixed['resident_ratio']:.1f}x"))
+    print(_row("overseer do, a cold process (OVERSEER_RESIDENT=0)", f"{fixed['overseer_do_s']:.3f}"))
+    print(_row("its ratio", f"{fixed['ratio']:.1f}x"))
     print(_row("the attempt alone (start-up paid once a run)", f"{fixed['attempt_s']:.3f}"))
     print(_row("its ratio", f"{fixed['attempt_ratio']:.1f}x"))
     for name, seconds in fixed["do_parts_median"].items():
@@ -495,8 +534,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     help_s, python_s = startup_samples(args.runs)
     one_run()  # warm-up, discarded
     runs = [one_run() for _ in range(args.runs)]
-    side_by_side()  # warm-up, discarded
-    pairs = [side_by_side() for _ in range(args.runs)]
+    with resident() as runtime:
+        side_by_side(runtime)  # warm-up, discarded
+        pairs = [side_by_side(runtime) for _ in range(args.runs)]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),

@@ -165,6 +165,14 @@ def isolated_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     return config_home
 
 
+@pytest.fixture(autouse=True)
+def no_resident(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `overseer` processes tests start run in-process: a resident (cli/resident.py) would
+    outlive the test, and a test that kills `overseer` means that process. tests/cli/test_resident.py
+    turns it back on, in a runtime directory of its own."""
+    monkeypatch.setenv("OVERSEER_RESIDENT", "0")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """llama_cpp opens two /dev/null files at import and never closes them; close them here so the
     interpreter's exit does not report them as ResourceWarnings (which would hide real ones)."""

@@ -1,3 +1,3 @@
-from overseer.cli.app import entry
+from overseer.cli.entry import entry
 
 entry()

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from overseer.errors import ConfigError
 
 ENV_PREFIX = "OVERSEER_"
+# The process's own variables, not configuration: read before any configuration is loaded.
+NOT_CONFIG = frozenset({"OVERSEER_CONFIG", "OVERSEER_SERVE_TOKEN", "OVERSEER_RESIDENT", "OVERSEER_RESIDENT_IDLE_S"})
 
 
 class _Strict(BaseModel):
@@ -189,7 +191,7 @@ def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     """OVERSEER_A__B=value -> {"a": {"b": value}}; values are read as YAML scalars (5, true, [x])."""
     layer: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "OVERSEER_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_CONFIG:
             continue
         *parents, leaf = name[len(ENV_PREFIX) :].lower().split("__")
         node = layer

@@ -25,6 +25,7 @@ from overseer.cli import (
     demo,
     doctor,
     history,
+    resident_command,
     run,
     serve,
     shell,
@@ -70,6 +71,7 @@ app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
 app.command("doctor")(doctor.doctor)
 app.command("templates")(templates.templates)
+app.command("resident")(resident_command.resident_command)
 
 
 def _print_version(value: bool) -> None:
@@ -129,7 +131,3 @@ def _run(args: list[str]) -> int:
         logger.exception("unexpected error")
         raise
     return 0
-
-
-def entry() -> None:
-    sys.exit(main())
