@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overseer.agents.base import JudgesCommandsWithAModel, StopsForApproval
+from overseer.agents.base import JudgesCommandsWithAModel, StopsForApproval, site_of
 from overseer.config import OverseerConfig, load_config
 from overseer.domain import TRUSTED_REVIEW
 from overseer.errors import ConfigError, UsageError
@@ -160,4 +160,5 @@ def build_orchestrator(
         prompts=PromptWriter(ws.path, llm if ws.config.supervisor.draft else None, trust=trust),
         breakpoints=breakpoints,
         notifier=Notifier(ws.config.notify),
+        site=site_of(agent, ws.path),
     )

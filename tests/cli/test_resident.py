@@ -277,11 +277,16 @@ def test_a_new_resident_retires_the_stale_ones_of_its_installation(env: dict[str
     for suffix in (".sock", ".lock"):  # as if its code had changed since: its key is not current any more
         current.with_suffix(suffix).rename(current.with_name(f"0000-older-code{suffix}"))
 
+    gone = current.with_name("0001-gone-resident")  # what a resident that left or was killed leaves
+    for suffix in (".lock", ".log"):
+        gone.with_suffix(suffix).write_text("")
+
     new = started(env)
 
     assert new["pid"] != old["pid"]
     assert process_gone(int(old["pid"]))
     assert [entry["pid"] for entry in status(env)["residents"]] == [new["pid"]]
+    assert not gone.with_suffix(".lock").exists() and not gone.with_suffix(".log").exists()
 
 
 def test_the_code_key_changes_with_any_source_file_and_the_interpreters_settings() -> None:

@@ -375,6 +375,33 @@ def once(condition: Callable[[], bool], action: Callable[[], object]) -> Iterato
         watcher.join()
 
 
+def test_closing_the_host_ends_a_call_another_thread_waits_on(ssh_server: SSHServer, tmp_path: Path) -> None:
+    """A call in flight on another thread must not wait for ever on a loop that close() stopped."""
+    pid_file = tmp_path / "pid"
+    host = SSHHost(ssh_settings_for(ssh_server))
+    failures: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            host.run(["sh", "-c", f"sleep 1000 & echo $! > {pid_file}; wait"])
+        except BaseException as exc:
+            failures.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    host.close()
+    caller.join(timeout=30)  # wide: a loaded machine; without the fix it never returns
+
+    assert not caller.is_alive()
+    assert len(failures) == 1 and isinstance(failures[0], HostError)
+    assert "closed" in str(failures[0])
+    assert process_gone(int(pid_file.read_text()))  # and what it ran was stopped
+
+
 def proxied(server: SSHServer, proxy: TCPProxy, tmp_path: Path, **changes: object) -> SSHSettings:
     """Settings that reach `server` through `proxy` (known_hosts names the proxy's port)."""
     known_hosts = tmp_path / "proxy_known_hosts"

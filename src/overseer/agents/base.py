@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from overseer.domain import AgentResult
 from overseer.llm.base import LLM
+from overseer.workspace.host import Host, Site
+from overseer.workspace.local_host import LOCAL
 
 if TYPE_CHECKING:  # approval.py parses shell commands (bashlex): not for every `overseer --help`
     from overseer.agents.approval import AnsweredCall
@@ -63,3 +65,29 @@ class StopsForApproval(Protocol):
 
     def stop_before(self, rules: Mapping[str, str]) -> None:
         """rule name -> tool pattern ("Bash(git push*)"); raise ConfigError for a malformed one."""
+
+
+@runtime_checkable
+class Closes(Protocol):
+    """An agent that holds something open between runs (a connection): closed when overseer is done."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class WorksElsewhere(Protocol):
+    """An agent whose workspace is on another machine (claude-ssh): overseer's snapshots, scratch
+    copies and gates go to `host` too, at `remote_workspace`; its requests name that path."""
+
+    @property
+    def host(self) -> Host: ...
+
+    @property
+    def remote_workspace(self) -> PurePath: ...
+
+
+def site_of(agent: object, workspace: Path) -> Site:
+    """Where the agent's workspace files are: its own host, or this machine's `workspace`."""
+    if isinstance(agent, WorksElsewhere):
+        return Site(agent.host, agent.remote_workspace)
+    return Site(LOCAL, workspace)

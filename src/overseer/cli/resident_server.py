@@ -158,7 +158,8 @@ def _retire_stale(path: Path) -> None:
     """Ask the residents of this same installation that serve older code to stop: the code they
     imported is gone for good (an edit, an upgrade), and each would idle on for its full time.
     Another installation's (another interpreter's) are left alone: they are current for theirs."""
-    for other in path.parent.glob("*.sock"):
+    for other in path.parent.glob("*.lock"):
+        other = other.with_suffix(".sock")
         if other == path:
             continue
         try:
@@ -166,13 +167,14 @@ def _retire_stale(path: Path) -> None:
                 ask(other, "stop")
                 print(f"resident {os.getpid()}: asked the one at {other.name} (older code) to stop")
         except ResidentUnavailable:
-            _remove_if_dead(other)
+            _remove_if_gone(other)
         except (ValueError, OSError) as exc:
             print(f"resident {os.getpid()}: {other.name} answered oddly: {exc}")
 
 
-def _remove_if_dead(other: Path) -> None:
-    """A socket no one answers on and whose lock is free was left by a killed resident."""
+def _remove_if_gone(other: Path) -> None:
+    """The files of a resident that is no more (it left, or was killed): no one answers on its socket
+    and its lock is free."""
     lock = _lock(other)
     if lock is None:
         return  # alive, only slow to answer

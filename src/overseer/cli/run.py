@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,8 @@ def run(
     with open_ws(workspace) as ws:
         if task_id is not None:
             ws.store.get_task(task_id)  # an unknown id fails before anything starts
-        ran = _orchestrator(ws, json_output).run([task_id] if task_id is not None else None)
+        with closing(_orchestrator(ws, json_output)) as orchestrator:
+            ran = orchestrator.run([task_id] if task_id is not None else None)
         summaries = [task_summary(ws.store, t) for t in ran]
         waiting = [t.id for t in ws.store.list_tasks(ws.project_id) if t.status is TaskStatus.NEEDS_HUMAN]
     if json_output:
@@ -104,9 +106,9 @@ def do(
 def run_one(ws: Workspace, text: str, *, json_output: bool, tags: Sequence[str] = ()) -> int:
     from overseer.report import task_summary
 
-    orchestrator = _orchestrator(ws, json_output)
-    task = ws.store.add_task(ws.project_id, text, tags=tags)
-    ran = orchestrator.run([task.id])  # with any task a stopped overseer left, recovered
+    with closing(_orchestrator(ws, json_output)) as orchestrator:
+        task = ws.store.add_task(ws.project_id, text, tags=tags)
+        ran = orchestrator.run([task.id])  # with any task a stopped overseer left, recovered
     resumed = [task_summary(ws.store, t) for t in ran if t != task.id]
     summary = task_summary(ws.store, task.id)
     if json_output:

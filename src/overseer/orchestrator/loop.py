@@ -24,7 +24,7 @@ from typing import Protocol
 
 from overseer import log
 from overseer.agents.approval import AnsweredCall, described
-from overseer.agents.base import Agent, AgentEvent, AgentRequest
+from overseer.agents.base import Agent, AgentEvent, AgentRequest, Closes
 from overseer.config import Limits, NotifyConfig
 from overseer.domain import (
     AgentResult,
@@ -54,7 +54,9 @@ from overseer.supervise.judge import Judge
 from overseer.supervise.scope import diff_stats
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.files import STATE_DIR
-from overseer.workspace.outside import OutsideWatch
+from overseer.workspace.host import Site
+from overseer.workspace.local_host import LOCAL
+from overseer.workspace.outside import OutsideChanges, OutsideWatch
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +121,12 @@ class Orchestrator:
         prompts: PromptWriter | None = None,
         breakpoints: Breakpoints | None = None,
         notifier: Notifier | None = None,
+        site: Site | None = None,
     ) -> None:
         self.store = store
         self.project_id = project_id
-        self.workspace = workspace
+        self.workspace = workspace  # overseer's state is here, always on this machine
+        self.site = site or Site(LOCAL, workspace)  # the agent's files: here too, or on another machine
         self.agent = agent
         self.judge = judge
         self.decider = decider
@@ -133,10 +137,15 @@ class Orchestrator:
         self.breakpoints = breakpoints or Breakpoints({})
         self.notifier = notifier or Notifier(NotifyConfig(bell=False))
         self.owner = str(runner or RunnerId.current())
-        self.checkpoints = Checkpoints(workspace)
+        self.checkpoints = Checkpoints(self.site.path, host=self.site.host)
         self.recovery = Recovery(store, self.checkpoints, self.owner, restore=not keep_interrupted)
         self.lock = WorkspaceLock(workspace / STATE_DIR / "run.lock")
         self.halted = ""  # why this run took no more tasks: the agent cannot log in, so every task would fail
+
+    def close(self) -> None:
+        """Let go of what the agent holds open (a remote agent's connection)."""
+        if isinstance(self.agent, Closes):
+            self.agent.close()
 
     def run(self, task_ids: Sequence[int] | None = None) -> list[int]:
         """Recover orphaned tasks, then run pending ones (all, or those named, plus the recovered) in
@@ -296,7 +305,7 @@ class Orchestrator:
         since = held or before
         attempt = self.store.start_attempt(task.id, number=number, prompt=prompt.text, checkpoint_before=before)
         self.store.add_event(attempt.id, "prompt", prompt.record())
-        self.judge.prepare(self.workspace, since)
+        self.judge.prepare(self._files, since, host=self.site.host)
         self.reporter.attempt_started(task, number)
         try:
             self.holds.reach("agent")
@@ -336,10 +345,10 @@ class Orchestrator:
         answered: Sequence[AnsweredCall] = (),
     ) -> None:
         session = task.session_id if self._has_sessions else None
-        request = AgentRequest(prompt=prompt, workspace=self.workspace, session_id=session, answered=tuple(answered))
+        request = AgentRequest(prompt=prompt, workspace=self._files, session_id=session, answered=tuple(answered))
         watch = self._watch_outside()
-        ran = run_agent(self.agent, request, self.limits, follow)
-        outside = watch.changes()
+        ran = run_agent(self.agent, request, self.limits, follow, watch_files=self.site.local)
+        outside = watch.changes() if watch is not None else OutsideChanges((), (), (), 0.0)
         result = ran.result
         if result.session_id and result.session_id != task.session_id:
             self.store.set_task_session(task.id, result.session_id)
@@ -353,7 +362,7 @@ class Orchestrator:
         evidence = Evidence(
             task=task.text,
             attempt=number,
-            workspace=self.workspace,
+            workspace=self._files,
             result=result,
             changes=record.changes,
             diff=self.checkpoints.diff(before, record.checkpoint_after),
@@ -366,7 +375,7 @@ class Orchestrator:
             outside_files=tuple((str(file.path), file.kind) for file in outside.files),
             outside_unchecked=tuple(str(root) for root in outside.truncated),
         )
-        record.verdict = self.judge.judge(evidence)
+        record.verdict = self.judge.judge(evidence, host=self.site.host)
         previous = self.store.last_signature(task.id, since_number=task.budget_start)
         record.outcome = self.decider.decide(record.verdict, number - task.budget_start + 1, previous)
         record.fired = self.breakpoints.check(record.outcome, record.verdict, self._situation(task, evidence, record))
@@ -398,8 +407,16 @@ class Orchestrator:
             costs=(*(a.cost_usd for a in earlier), cost),
         )
 
-    def _watch_outside(self) -> OutsideWatch:
-        """Symlinks out of the workspace always; with Bash unsandboxed, files changed outside it too."""
+    @property
+    def _files(self) -> Path:
+        """The workspace as the agent and the judge name it: this directory, or the path on its host."""
+        return Path(self.site.path)
+
+    def _watch_outside(self) -> OutsideWatch | None:
+        """Symlinks out of the workspace always; with Bash unsandboxed, files changed outside it too.
+        None for a workspace on another machine: its own containment is the agent's (docs/agents)."""
+        if not self.site.local:
+            return None
         home = Path.home()
         own: Callable[[Path], list[Path]] = getattr(self.agent, "own_paths", lambda _home: [])
         sandboxed = bool(getattr(self.agent, "sandboxed", False))

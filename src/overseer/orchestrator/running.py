@@ -14,10 +14,11 @@ An auth error stops at once for a human. Each of these is a `monitor` event in t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -63,10 +64,17 @@ class Follow:
 
 
 def run_agent(
-    agent: Agent, request: AgentRequest, limits: Limits, follow: Follow, *, sleep: Callable[[float], None] = time.sleep
+    agent: Agent,
+    request: AgentRequest,
+    limits: Limits,
+    follow: Follow,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    watch_files: bool = True,
 ) -> AgentRun:
     """Run the agent while the watcher follows the workspace (its changes become `file` events), until
-    the monitor calls the run complete or stalled; rate limits and crashes run it again."""
+    the monitor calls the run complete or stalled; rate limits and crashes run it again. A workspace on
+    another machine is not watched (`watch_files=False`): the snapshots after the attempt tell its changes."""
 
     def on_change(change: WatchedChange) -> None:  # called on the watcher's thread
         follow.writer.put(follow.attempt_id, "file", {"path": change.path, "kind": change.kind})
@@ -74,13 +82,17 @@ def run_agent(
     started = time.perf_counter()
     backoff = Backoff(limits.rate_limit_backoff_s, limits.rate_limit_backoff_max_s, limits.rate_limit_max_wait_s)
     restarts = 0
-    with WorkspaceWatcher(Path(request.workspace), on_change):
+    watching = WorkspaceWatcher(Path(request.workspace), on_change) if watch_files else contextlib.nullcontext()
+    with watching:
         while True:
             monitor = Monitor(attempt_timeout_s=limits.attempt_timeout_s, silence_timeout_s=limits.silence_timeout_s)
             result, diagnosis = _run_once(agent, request, follow, monitor)
             if result is not None and diagnosis.signal in (Signal.COMPLETED, Signal.STALLED):
                 seconds = time.perf_counter() - started
                 return AgentRun(result, diagnosis.limit, seconds, restarts, backoff.waited_s)
+            # The run goes again, in the session the agent had started (a dropped link, a crash
+            # mid-attempt): it carries on from what it did, not from the start.
+            request = replace(request, session_id=monitor.session_id or request.session_id)
             if diagnosis.signal is Signal.RATE_LIMITED:
                 _wait_out(diagnosis, backoff, follow, sleep)
             elif diagnosis.signal is Signal.AUTH:

@@ -92,3 +92,17 @@ class Host(Protocol):
     def which(self, program: str) -> str | None:
         """The program's full path on the host's PATH, or None."""
         ...
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a workspace's files are: a host, and the path there. overseer's own state (the store,
+    the log, the configuration) is always in the local workspace directory; a remote workspace's
+    files, snapshots and gate runs are on its host."""
+
+    host: Host
+    path: PurePath
+
+    @property
+    def local(self) -> bool:
+        return self.host.label == "local"

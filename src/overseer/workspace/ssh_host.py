@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import errno
 import logging
@@ -95,6 +96,7 @@ class SSHHost:
         self._orphans: set[int] = set()  # process groups of commands whose connection was lost
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._pending: set[concurrent.futures.Future[Any]] = set()  # calls waiting, on any thread
 
     @property
     def label(self) -> str:
@@ -108,6 +110,8 @@ class SSHHost:
         if self._closed:
             return
         self._closed = True
+        for pending in list(self._pending):  # a call another thread is waiting on ends with a HostError
+            pending.cancel()
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(self._disconnect(), self._loop).result(timeout=_KILL_TIMEOUT_S)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -207,11 +211,16 @@ class SSHHost:
             coro.close()
             raise HostError(f"the connection to {self.label} is closed")
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        self._pending.add(future)
         try:
             return future.result()
+        except concurrent.futures.CancelledError:
+            raise HostError(f"the connection to {self.label} was closed while a call waited on it") from None
         except BaseException:
             future.cancel()  # interrupted (Ctrl-C): the coroutine stops, and kills what it started
             raise
+        finally:
+            self._pending.discard(future)
 
     async def _connection(self) -> asyncssh.SSHClientConnection:
         async with self._connecting:
