@@ -228,11 +228,27 @@ def process_gone(pid: int) -> bool:
 @pytest.fixture(scope="session")
 def ssh_server() -> Iterator[SSHServer]:
     """A real OpenSSH sshd for the whole run, on a free loopback port, with its own keys in a temp dir.
+    Tests that kill, restart or rekey a server start their own (`fresh_ssh_server`)."""
+    yield from _serving(SSHServer())
 
-    Skips only when it cannot be started here, and says why; on CI (CI=true), where
-    `make system-packages` installed it, that is a failure instead. Tests that kill, restart or
-    rekey a server start their own (`fresh_ssh_server`)."""
-    server = SSHServer()
+
+@pytest.fixture
+def fresh_ssh_server(ssh_server: SSHServer) -> Iterator[SSHServer]:
+    """A server of this test's own, to kill, restart or rekey (the shared one says sshd can start)."""
+    with SSHServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def private_ssh_server() -> Iterator[SSHServer]:
+    """An sshd for one test module whose sessions' TMPDIR is a tmpfs this process cannot see (a
+    workspace made there is on "another machine": pathlib here cannot reach it). Root only."""
+    yield from _serving(SSHServer(private_tmp=True))
+
+
+def _serving(server: SSHServer) -> Iterator[SSHServer]:
+    """Start `server` for the fixture's scope. Skips only when it cannot be started here, and says
+    why; on CI (CI=true), where `make system-packages` installed sshd, that is a failure instead."""
     try:
         server.start()
     except SSHUnavailable as exc:
@@ -243,13 +259,6 @@ def ssh_server() -> Iterator[SSHServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def fresh_ssh_server(ssh_server: SSHServer) -> Iterator[SSHServer]:
-    """A server of this test's own, to kill, restart or rekey (the shared one says sshd can start)."""
-    with SSHServer() as server:
-        yield server
 
 
 def ssh_settings_for(server: SSHServer, **changes: object) -> SSHSettings:

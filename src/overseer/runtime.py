@@ -147,6 +147,7 @@ def build_orchestrator(
             policy(ws),
             Calibration.load(ws.path),
             AcceptanceChecks(llm, trust=trust, config=ws.config.gates),
+            local_workspace=ws.path,  # the baselines' cache and the templates: overseer's own, always here
         ),
         decider=DecisionEngine(
             proceed_threshold=ws.config.decide.proceed_threshold,

@@ -402,7 +402,7 @@ class Orchestrator:
             attempt=evidence.attempt,
             tags=frozenset(task.tags),
             changed=tuple(change.path for change in evidence.changes),
-            diff_lines=sum((stat.added or 0) + (stat.removed or 0) for stat in diff_stats(evidence)),
+            diff_lines=sum((stat.added or 0) + (stat.removed or 0) for stat in diff_stats(evidence, self.checkpoints)),
             spent_s=spent + time.perf_counter() - record.started,
             costs=(*(a.cost_usd for a in earlier), cost),
         )

@@ -26,7 +26,7 @@ import ast
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from overseer.config import GatesConfig
@@ -35,10 +35,14 @@ from overseer.errors import SupervisorError
 from overseer.llm.base import LLM
 from overseer.supervise.acceptance_run import CheckRun, invalid, run_check
 from overseer.supervise.gates.base import STAGE, GateOutcome
+from overseer.supervise.gates.commands import CANNOT_START
 from overseer.supervise.gates.examples import Definition, changed_python_lines, importable, module_of
 from overseer.supervise.policy import finding
 from overseer.supervise.prompts import render
 from overseer.text import clip
+from overseer.workspace.checkpoints import Checkpoints
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import LOCAL
 from overseer.workspace.scratch import Scratch
 
 logger = logging.getLogger(__name__)
@@ -109,30 +113,33 @@ class AcceptanceChecks:
         self.enabled = config.acceptance and trust >= TRUSTED_REVIEW
         self._timeout_s = config.acceptance_timeout_s
 
-    def check(self, evidence: Evidence, scratch: Scratch | None) -> GateOutcome | None:
-        """None (and no prompt sent) when off, the model is untrusted or there are no snapshots."""
+    def check(
+        self, evidence: Evidence, scratch: Scratch | None, local_workspace: Path | None = None
+    ) -> GateOutcome | None:
+        """None (and no prompt sent) when off, the model is untrusted or there are no snapshots.
+        The checks run in copies on the scratch's host; `local_workspace`: the workspace directory on
+        this machine, with its templates (None: the evidence's workspace)."""
         if not self.enabled or scratch is None or not (evidence.checkpoint_before and evidence.checkpoint_after):
             return None
-        after = scratch.local_copy(evidence.checkpoint_after, "acceptance-after")
-        modules = changed_modules(evidence, after)
+        after = scratch.copy(evidence.checkpoint_after, "acceptance-after")
+        modules = changed_modules(evidence, after, scratch.checkpoints)
         if not modules:
             return GateResult(NAME, None, "no changed Python module to check"), ()
+        templates = local_workspace or evidence.workspace
         try:
             checks = parse_checks(
-                self._llm.complete_json(
-                    *self.prompt(evidence.task, modules, evidence.workspace, evidence.criteria), SCHEMA
-                )
+                self._llm.complete_json(*self.prompt(evidence.task, modules, templates, evidence.criteria), SCHEMA)
             )
         except SupervisorError as exc:
             logger.warning("no acceptance checks for attempt %s: %s", evidence.attempt, exc)
             return _unavailable(f"The supervisor model wrote no usable acceptance checks: {exc}")
         if not checks:
             return GateResult(NAME, None, "the supervisor model found nothing in the task to check"), ()
-        before = scratch.local_copy(evidence.checkpoint_before, "acceptance-before")
+        before = scratch.copy(evidence.checkpoint_before, "acceptance-before")
         entries = sorted({module.entry for module in modules} | {"."})
         try:
-            return outcome([self._run(name, source, before, after, entries) for name, source in checks])
-        except OSError as exc:
+            return outcome([self._run(name, source, before, after, entries, scratch) for name, source in checks])
+        except CANNOT_START as exc:
             logger.warning("acceptance checks of attempt %s could not start: %s", evidence.attempt, exc)
             return _unavailable(f"The acceptance checks could not be run: {exc}")
 
@@ -144,28 +151,33 @@ class AcceptanceChecks:
         system = render("acceptance_system.j2", workspace, max_checks=MAX_CHECKS, max_chars=MAX_SOURCE_CHARS)
         return system, render("acceptance.j2", workspace, task=task, modules=modules, criteria=list(criteria))
 
-    def _run(self, name: str, source: str, before: Path, after: Path, entries: list[str]) -> Checked:
+    def _run(
+        self, name: str, source: str, before: PurePath, after: PurePath, entries: list[str], scratch: Scratch
+    ) -> Checked:
         if (broken := invalid(source, MAX_SOURCE_CHARS)) is not None:
             return Checked(name, source, broken, broken)
-        ran = run_check(source, after, entries, self._timeout_s)
-        return Checked(name, source, ran, run_check(source, before, entries, self._timeout_s))
+        ran = run_check(source, after, entries, self._timeout_s, scratch)
+        return Checked(name, source, ran, run_check(source, before, entries, self._timeout_s, scratch))
 
 
-def changed_modules(evidence: Evidence, root: Path) -> list[Module]:
-    """The importable Python modules the attempt added or changed, with their changed definitions."""
+def changed_modules(evidence: Evidence, root: PurePath, checkpoints: Checkpoints | None = None) -> list[Module]:
+    """The importable Python modules the attempt added or changed, with their changed definitions.
+    `root` is on the host of `checkpoints` (the workspace's snapshots; by default this machine's)."""
+    host = checkpoints.host if checkpoints is not None else LOCAL
     modules = []
-    for path, lines in changed_python_lines(evidence, root).items():
+    for path, lines in changed_python_lines(evidence, root, checkpoints).items():
         if importable(path):
-            entry, name = module_of(root, path)
-            modules.append(Module(path, entry, name, clip(stubs(root / path, lines), _MAX_CODE_CHARS)))
+            entry, name = module_of(root, path, host)
+            modules.append(Module(path, entry, name, clip(stubs(root / path, lines, host), _MAX_CODE_CHARS)))
     return modules
 
 
-def stubs(path: Path, changed: set[int]) -> str:
+def stubs(path: PurePath, changed: set[int], host: Host = LOCAL) -> str:
     """The module-level functions and classes whose lines (decorators included) overlap `changed`:
-    signatures, docstrings and a class's fields and method signatures, every body replaced by `...`."""
+    signatures, docstrings and a class's fields and method signatures, every body replaced by `...`.
+    `path` is on `host`."""
     try:
-        tree = ast.parse(path.read_bytes(), str(path))
+        tree = ast.parse(host.read_bytes(path), str(path))
     except (SyntaxError, ValueError):
         return ""  # the syntax gate reports it
     shown = []

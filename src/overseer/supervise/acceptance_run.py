@@ -13,18 +13,23 @@ other than a failed `assert` (a NameError, a wrong call, an AttributeError) mean
 not fit the code, which the model may have got wrong as easily as the agent: not blamed. An
 ImportError is never blamed either, as in the examples gate: a module the model made up, or a
 package the workspace needs that is not installed.
+
+The check, its record and the copy are on the scratch's host: on another machine the check runs
+there, with the gates' interpreter of that host (`gates/commands.py`), and its record is read back.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
-from overseer.supervise.gates.commands import run_command
+from overseer.supervise.gates.commands import gate_python, read_text, run_command
 from overseer.text import clip_tail
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import LOCAL, is_local
+from overseer.workspace.scratch import Scratch
 
 _OUTPUT_TAIL = 1500
 
@@ -34,6 +39,7 @@ import json, os, runpy, sys, traceback
 check, record_path, root, *paths = sys.argv[1:]
 sys.path[:0] = paths
 sys.argv = [check]
+real_check, real_root = os.path.realpath(check), os.path.realpath(root)
 
 def frames(exc):
     tb = exc.__traceback__
@@ -44,9 +50,9 @@ def frames(exc):
 def blamed(exc):
     where = "check"
     for _, name in frames(exc):
-        if name == check:
+        if name == real_check:
             where = "check"
-        elif name.startswith(root + os.sep):
+        elif name.startswith(real_root + os.sep):
             where = "code"
     return where
 
@@ -55,7 +61,7 @@ try:
     runpy.run_path(check, run_name="__main__")
 except BaseException as exc:
     # The traceback from the check's own frame on: runpy's and this bootstrap's frames are noise.
-    ours = next((tb for tb, name in frames(exc) if name == check), exc.__traceback__)
+    ours = next((tb for tb, name in frames(exc) if name == real_check), exc.__traceback__)
     traceback.print_exception(type(exc), exc, ours)
     record = {
         "outcome": "failed" if isinstance(exc, AssertionError) else "error",
@@ -105,18 +111,27 @@ def invalid(source: str, max_chars: int) -> CheckRun | None:
     return None
 
 
-def run_check(source: str, root: Path, entries: list[str], timeout_s: float) -> CheckRun:
-    """Run `source` in `root` (a scratch copy), with `entries` (directories relative to `root`: "."
-    or "src") first on `sys.path`, and read how it ended. Raises OSError when Python cannot start."""
-    root = root.resolve()
-    sys_path = [str((root / entry).resolve()) for entry in entries]
-    with tempfile.TemporaryDirectory(prefix="overseer-acceptance-") as tmp:
-        check, record_path = Path(tmp).resolve() / "check.py", Path(tmp) / "record.json"
-        check.write_text(source, encoding="utf-8")
-        command = [sys.executable, "-P", "-c", _BOOT, str(check), str(record_path), str(root), *sys_path]
-        run = run_command(command, root, timeout_s)
-        record = _record(record_path)
-        output = _readable(run.output, {str(check): "check.py", f"{root}/": ""})
+def run_check(
+    source: str, root: PurePath, entries: list[str], timeout_s: float, scratch: Scratch | None = None
+) -> CheckRun:
+    """Run `source` in `root` (a scratch copy, on the scratch's host; this machine without one), with
+    `entries` (directories relative to `root`: "." or "src") first on `sys.path`, and read how it
+    ended. Raises OSError (or HostError, on another host) when Python cannot start."""
+    if scratch is None:
+        with tempfile.TemporaryDirectory(prefix="overseer-acceptance-") as tmp:
+            return _run(LOCAL, Path(tmp), source, root, entries, timeout_s)
+    return _run(scratch.host, scratch.directory("check"), source, root, entries, timeout_s)
+
+
+def _run(host: Host, work: PurePath, source: str, root: PurePath, entries: list[str], timeout_s: float) -> CheckRun:
+    work, root = _real(work, host), _real(root, host)
+    sys_path = [str(_real(root / entry, host)) for entry in entries]
+    check, record_path = work / "check.py", work / "record.json"
+    host.write_bytes(check, source.encode())
+    command = [gate_python(host), "-P", "-c", _BOOT, str(check), str(record_path), str(root), *sys_path]
+    run = run_command(command, root, timeout_s, host=host)
+    record = _record(read_text(host, record_path))
+    output = _readable(run.output, {str(check): "check.py", f"{root}/": ""})
     if run.exit_code is None:
         return CheckRun("timeout", f"did not finish within {timeout_s:g}s", output=output)
     if record is None:
@@ -130,11 +145,17 @@ def run_check(source: str, root: Path, entries: list[str], timeout_s: float) -> 
     )
 
 
-def _record(path: Path) -> dict[str, object] | None:
+def _real(path: PurePath, host: Host) -> PurePath:
+    """`path` as Python will name it in tracebacks, so that the output can be shortened: symlinks
+    resolved on this machine; as given on another host (its temp directories are plain ones)."""
+    return Path(path).resolve() if is_local(host) else path
+
+
+def _record(text: str) -> dict[str, object] | None:
     """The bootstrap's record; None when the process died before writing it (or wrote nonsense)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads(text)
+    except ValueError:
         return None
     valid = isinstance(record, dict) and record.get("outcome") in ("passed", "failed", "error")
     return record if valid else None

@@ -10,6 +10,8 @@ copies of the after-snapshot:
 - the spec: the quoted example, run as the examples gate runs examples (`gates/examples.py`), after
   `from m import *` of the modules that define the names it uses.
 
+Both run where the workspace's files are (the scratch's host), and the files are read through it.
+
 The conflict holds when the test fails and the example gives what the spec says: the code does what
 the spec says and the test wants something else. It goes to a person with both sides side by side
 (`conflict_confirmed`, decided as `clarify`). When the test fails but the example cannot be run (none
@@ -30,7 +32,7 @@ from typing import Any
 
 from overseer.domain import AgentReport, Finding
 from overseer.supervise.gates.base import GateContext
-from overseer.supervise.gates.commands import text_of
+from overseer.supervise.gates.commands import CANNOT_START, text_of
 from overseer.supervise.gates.examples import (
     MAX_PYTHON_BYTES,
     ExampleGroup,
@@ -45,6 +47,8 @@ from overseer.supervise.gates.suites import after_runs
 from overseer.supervise.policy import finding
 from overseer.supervise.tamper import source_of
 from overseer.text import clip
+from overseer.workspace.host import Host
+from overseer.workspace.local_host import is_local
 
 STAGE = "validate"
 REPORT_CONFLICT = "report_conflict"  # AgentReport.kind (agents/honesty.py)
@@ -54,6 +58,7 @@ _SPEC = "the reported spec"
 _MAX_SOURCE = 1500  # characters of the test's source in a brief
 _MAX_MODULES = 20  # modules imported for the example's names
 _MAX_FILES = 5000  # Python files looked through for them
+_GREP_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -174,19 +179,20 @@ def quoted_spec(ctx: GateContext, text: str, timeout_s: float) -> SpecSide:
     if not examples:
         return SpecSide("", None, "the report quotes no `>>>` example with its expected output")
     shown = "; ".join(f">>> {e.source.strip()}  ->  {e.want.strip()}" for e in examples)
-    evidence = ctx.evidence
-    root = evidence.workspace
-    if ctx.scratch is not None and evidence.checkpoint_after:
-        root = ctx.scratch.local_copy(evidence.checkpoint_after, "conflict")
+    evidence, scratch = ctx.evidence, ctx.scratch
+    root: PurePath = evidence.workspace
+    if scratch is not None and evidence.checkpoint_after:
+        root = scratch.copy(evidence.checkpoint_after, "conflict")
     spec = "".join(_as_doctest(example) for example in examples)
-    modules = list(_modules_defining(root, names_used(spec)))
+    names = names_used(spec)
+    modules = list(_modules_defining(root, _python_files(ctx, root, names), names, ctx.host))
     group = ExampleGroup(
         _SPEC, "", 0, spec, tuple(m for _, m in modules), star=True, flags=doctest.NORMALIZE_WHITESPACE
     )
     sys_path = sorted({str(root / base) for base, _ in modules} | {str(root)})
     try:
-        run, records = run_examples([group], sys_path, root, timeout_s)
-    except OSError as exc:
+        run, records = run_examples([group], sys_path, root, timeout_s, scratch)
+    except CANNOT_START as exc:
         return SpecSide(shown, None, f"the example runner could not start: {exc}")
     if run.exit_code is None:
         return SpecSide(shown, False, f"it did not finish within {timeout_s:g}s")
@@ -206,18 +212,52 @@ def _as_doctest(example: doctest.Example) -> str:
     return "".join([f">>> {first}\n", *(f"... {line}\n" for line in more), example.want])
 
 
-def _modules_defining(root: Path, names: set[str]) -> Iterator[tuple[str, str]]:
-    """(sys.path entry, module) of the workspace's modules that define one of `names` at top level."""
+def _python_files(ctx: GateContext, root: PurePath, names: set[str]) -> list[str]:
+    """The `.py` files under `root` that may define one of `names`, relative and sorted as paths: on
+    this machine every one (a walk); on another host, the files of the snapshot copied to `root`
+    that spell one of the names (one grep: each file read there is a round trip)."""
+    if is_local(ctx.host):
+        return [path.relative_to(root).as_posix() for path in sorted(Path(root).rglob("*.py"))]
+    assert ctx.scratch is not None  # another host's files are only seen in scratch copies
+    mentioning = _mentioning(root, names, ctx.host)
+    listed = ctx.scratch.checkpoints.files(ctx.evidence.checkpoint_after)
+    python = [path for path in listed if path.endswith(".py") and (mentioning is None or path in mentioning)]
+    return sorted(python, key=lambda path: PurePosixPath(path).parts)
+
+
+def _modules_defining(root: PurePath, files: list[str], names: set[str], host: Host) -> Iterator[tuple[str, str]]:
+    """(sys.path entry, module) of the modules among `files` (relative to `root`, on `host`) that
+    define one of `names` at top level."""
     found = 0
-    for index, path in enumerate(sorted(root.rglob("*.py"))):
-        relative = path.relative_to(root).as_posix()
+    for index, relative in enumerate(files):
         if index >= _MAX_FILES or found >= _MAX_MODULES:
             return
         if any(part.startswith(".") for part in PurePosixPath(relative).parts) or not importable(relative):
             continue
-        if path.stat().st_size <= MAX_PYTHON_BYTES and top_level_names(path) & names:
+        if _small(root / relative, host) and top_level_names(root / relative, host) & names:
             found += 1
-            yield module_of(root, relative)
+            yield module_of(root, relative, host)
+
+
+def _mentioning(root: PurePath, names: set[str], host: Host) -> set[str] | None:
+    """The `.py` files under `root` whose text holds one of `names` (a file cannot define a name it
+    does not spell); None when grep could not tell (then every file is read)."""
+    if not names:
+        return set()
+    needles = [arg for name in sorted(names) for arg in ("-e", name)]
+    try:
+        done = host.run(["grep", "-rlF", "--include=*.py", *needles, "--", "."], cwd=root, timeout_s=_GREP_TIMEOUT_S)
+    except CANNOT_START:
+        return None
+    if done.exit_code not in (0, 1):  # 1: no file matched
+        return None
+    return {line.removeprefix("./") for line in text_of(done.stdout).splitlines() if line}
+
+
+def _small(path: PurePath, host: Host) -> bool:
+    """Not too large to read (a host other than this one has no stat: the file is read)."""
+    size = Path(path).stat().st_size if is_local(host) else len(host.read_bytes(path))
+    return size <= MAX_PYTHON_BYTES
 
 
 def _read(shown: str, records: list[dict[str, Any]]) -> SpecSide:

@@ -24,7 +24,7 @@ from pathlib import Path
 from overseer.config import GatesConfig
 from overseer.domain import Evidence, Finding, GateResult, Severity, Verdict
 from overseer.supervise.acceptance import AcceptanceChecks
-from overseer.supervise.baseline import Baseline, Baselines
+from overseer.supervise.baseline import Baseline, Baselines, kept_in
 from overseer.supervise.calibration import Calibration
 from overseer.supervise.claims import read_claims
 from overseer.supervise.confidence import assess
@@ -51,12 +51,17 @@ class Judge:
         policy: Policy = DEFAULT_POLICY,
         calibration: Calibration | None = None,
         acceptance: AcceptanceChecks | None = None,
+        local_workspace: Path | None = None,
     ) -> None:
         self.gates = gates
         self.reviewer = reviewer  # None: no review (supervisor.review), the evidence alone judges
         self.acceptance = acceptance  # None: no acceptance checks (no supervisor model to write them)
         self.policy = policy
         self.calibration = calibration  # None: the packaged model
+        # The workspace directory on this machine, with overseer's own state (the baselines' cache,
+        # the prompt templates), for a workspace whose files are on another host. None: the
+        # evidence's workspace is that directory (its files are here).
+        self.local_workspace = local_workspace
         self._baseline: tuple[str, Future[Baseline]] | None = None
 
     def prepare(self, workspace: Path, checkpoint_before: str, host: Host = LOCAL) -> None:
@@ -70,9 +75,10 @@ class Judge:
         """
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overseer-prepare")
         if self.reviewer is not None:
-            pool.submit(self.reviewer.warm, workspace)
+            pool.submit(self.reviewer.warm, self.local_workspace or workspace)  # its templates are here
         if self.gates.tests:
-            baseline = pool.submit(_baseline, workspace, self.gates, checkpoint_before, host)
+            kept = kept_in(workspace, host, self.local_workspace)
+            baseline = pool.submit(_baseline, workspace, kept, self.gates, checkpoint_before, host)
             self._baseline = (checkpoint_before, baseline)
         pool.shutdown(wait=False)  # the threads finish their one job each, then end
 
@@ -85,11 +91,13 @@ class Judge:
             findings = list(self.policy.apply(findings))
             probability, values = assess(findings, (), None, (), self.calibration)
             return Verdict(tuple(findings), confidence=probability, durations=clock.lap("validate"), features=values)
+        checkpoints = _checkpoints(evidence, host)
         if self.gates.scope:
-            findings += scope_findings(evidence, max_diff_lines=self.gates.max_diff_lines)
+            findings += scope_findings(evidence, max_diff_lines=self.gates.max_diff_lines, checkpoints=checkpoints)
         clock.lap("validate")
-        with _scratch(evidence, host) as scratch:
-            context = GateContext(evidence, self.gates, scratch, baseline=self._prepared(evidence))
+        with _scratch(checkpoints) as scratch:
+            prepared = self._prepared(evidence)
+            context = GateContext(evidence, self.gates, scratch, prepared, local_workspace=self.local_workspace)
             gates, gate_findings = run_gates(context)
             checked, claim_findings = check_claims(claims, evidence, gates)
             conflicts = check_conflicts(context, evidence.result.reports, self.gates.examples_timeout_s)
@@ -125,7 +133,7 @@ class Judge:
         if self.acceptance is None or any(f.severity is Severity.BLOCKING for f in findings):
             return None
         started = time.perf_counter()
-        outcome = self.acceptance.check(evidence, scratch)
+        outcome = self.acceptance.check(evidence, scratch, self.local_workspace)
         if outcome is None:
             return None
         return replace(outcome[0], seconds=round(time.perf_counter() - started, 4)), outcome[1]
@@ -142,18 +150,25 @@ class Judge:
             return None
 
 
-def _baseline(workspace: Path, gates: GatesConfig, sha: str, host: Host) -> Baseline:
+def _baseline(workspace: Path, kept: Path | None, gates: GatesConfig, sha: str, host: Host) -> Baseline:
     with Scratch(Checkpoints(workspace, host=host)) as scratch:
-        return Baselines(workspace, gates).get(scratch, sha)
+        return Baselines(kept, gates).get(scratch, sha)
+
+
+def _checkpoints(evidence: Evidence, host: Host) -> Checkpoints | None:
+    """The snapshots of the attempt's workspace, on its host; None when the attempt has none."""
+    if not (evidence.checkpoint_before and evidence.checkpoint_after):
+        return None
+    return Checkpoints(evidence.workspace, host=host)
 
 
 @contextmanager
-def _scratch(evidence: Evidence, host: Host) -> Iterator[Scratch | None]:
+def _scratch(checkpoints: Checkpoints | None) -> Iterator[Scratch | None]:
     """Scratch copies of the attempt's snapshots (on the workspace's host), removed when the gates are done."""
-    if not (evidence.checkpoint_before and evidence.checkpoint_after):
+    if checkpoints is None:
         yield None
         return
-    with Scratch(Checkpoints(evidence.workspace, host=host)) as scratch:
+    with Scratch(checkpoints) as scratch:
         yield scratch
 
 

@@ -10,7 +10,8 @@ with its slash ("legacy/"). What the task names is in scope and raises no findin
 
 Sizes, binaries and renames come from git's numstat of the two snapshots: a small listing, so a
 50 MB diff costs git's time, not Python's. Without snapshots they come from the evidence's changes
-and its (clipped) diff.
+and its (clipped) diff. The snapshots are the workspace's `Checkpoints`, on whichever host its
+files are (this machine's unless the caller passes them).
 """
 
 from __future__ import annotations
@@ -67,9 +68,13 @@ class FileStat:
         return self.added is None
 
 
-def scope_findings(evidence: Evidence, *, max_diff_lines: int | None = None) -> tuple[Finding, ...]:
-    """Every scope finding of the attempt; `max_diff_lines` None means `diff_budget(task)`."""
-    stats = diff_stats(evidence)
+def scope_findings(
+    evidence: Evidence, *, max_diff_lines: int | None = None, checkpoints: Checkpoints | None = None
+) -> tuple[Finding, ...]:
+    """Every scope finding of the attempt; `max_diff_lines` None means `diff_budget(task)`.
+    `checkpoints`: the workspace's snapshots (by default those of the evidence's workspace here)."""
+    git = _snapshots_of(evidence, checkpoints)
+    stats = diff_stats(evidence, git)
     changes = [change for change in evidence.changes if not is_cache(change.path)]
     named = Named(evidence.task)
     renames = _renames(stats, evidence.changes)
@@ -80,7 +85,7 @@ def scope_findings(evidence: Evidence, *, max_diff_lines: int | None = None) -> 
         _listed("unrequested_deletion", "deleted files the task did not name", [p for p in deleted if not named(p)]),
         _listed("unrequested_rename", "renamed files the task did not name", _unnamed_renames(renames, named)),
         _listed("ci_changed", "changed CI configuration", [p for p in paths if is_ci(p)]),
-        _listed("dependencies_changed", "changed dependencies", _dependency_changes(evidence, changes, named)),
+        _listed("dependencies_changed", "changed dependencies", _dependency_changes(evidence, git, changes, named)),
         _listed("secret_file_changed", "changed files that look like secrets", [p for p in paths if is_secret(p)]),
         _listed("binary_changed", "changed binary files no gate can read", [s.path for s in stats if _binary(s)]),
         _size_finding(evidence.task, stats, max_diff_lines),
@@ -187,18 +192,20 @@ def _unnamed_renames(renames: Sequence[tuple[str, str]], named: Named) -> list[s
 # --- dependencies ----------------------------------------------------------------------------------
 
 
-def _dependency_changes(evidence: Evidence, changes: Sequence[FileChange], named: Named) -> list[str]:
+def _dependency_changes(
+    evidence: Evidence, git: Checkpoints | None, changes: Sequence[FileChange], named: Named
+) -> list[str]:
     paths = [c.path for c in changes if is_dependency_list(c.path) and not named(c.path)]
     pyprojects = [c for c in changes if PurePosixPath(c.path).name == "pyproject.toml" and not named(c.path)]
-    return paths + [c.path for c in pyprojects if _pyproject_dependencies_changed(evidence, c)]
+    return paths + [c.path for c in pyprojects if _pyproject_dependencies_changed(evidence, git, c)]
 
 
-def _pyproject_dependencies_changed(evidence: Evidence, change: FileChange) -> bool:
+def _pyproject_dependencies_changed(evidence: Evidence, git: Checkpoints | None, change: FileChange) -> bool:
     """Only the dependency tables count: an edit to `[tool.ruff]` changes no dependency."""
-    if not (evidence.checkpoint_before and evidence.checkpoint_after):
+    if git is None:
         return False  # no old version to compare with
     try:
-        old, new = _blob(evidence, change.sha_before), _blob(evidence, change.sha_after)
+        old, new = _blob(git, change.sha_before), _blob(git, change.sha_after)
     except CheckpointError as exc:
         logger.warning("could not read %s's two versions (attempt %s): %s", change.path, evidence.attempt, exc)
         return True  # it changed, and what changed could not be read: let a human look
@@ -225,11 +232,13 @@ def pyproject_dependencies(text: str) -> dict[str, Any]:
 # --- what git says of the diff ---------------------------------------------------------------------
 
 
-def diff_stats(evidence: Evidence) -> tuple[FileStat, ...]:
-    """Lines added and removed per file, binaries, and renames (git's `--find-renames`)."""
-    if evidence.checkpoint_before and evidence.checkpoint_after:
+def diff_stats(evidence: Evidence, checkpoints: Checkpoints | None = None) -> tuple[FileStat, ...]:
+    """Lines added and removed per file, binaries, and renames (git's `--find-renames`).
+    `checkpoints`: the workspace's snapshots (by default those of the evidence's workspace here)."""
+    git = _snapshots_of(evidence, checkpoints)
+    if git is not None:
         try:
-            return parse_numstat(Checkpoints(evidence.workspace).numstat(*_snapshots(evidence)))
+            return parse_numstat(git.numstat(evidence.checkpoint_before, evidence.checkpoint_after))
         except CheckpointError as exc:  # the shadow repository is gone: the diff still says most of it
             logger.warning(
                 "scope reads the diff's text instead of the snapshots (attempt %s): %s", evidence.attempt, exc
@@ -237,13 +246,16 @@ def diff_stats(evidence: Evidence) -> tuple[FileStat, ...]:
     return parse_diff_stats(evidence.diff)
 
 
-def _snapshots(evidence: Evidence) -> tuple[str, str]:
-    return evidence.checkpoint_before, evidence.checkpoint_after
+def _snapshots_of(evidence: Evidence, checkpoints: Checkpoints | None) -> Checkpoints | None:
+    """The snapshots to read the attempt from; None when it has none (some unit tests)."""
+    if not (evidence.checkpoint_before and evidence.checkpoint_after):
+        return None
+    return checkpoints if checkpoints is not None else Checkpoints(evidence.workspace)
 
 
-def _blob(evidence: Evidence, sha: str | None) -> str:
+def _blob(git: Checkpoints, sha: str | None) -> str:
     """A file's content by its blob sha; "" for none, or one too large to be a pyproject."""
-    return "" if sha is None else Checkpoints(evidence.workspace).blob(sha, _MAX_PYPROJECT_BYTES) or ""
+    return "" if sha is None else git.blob(sha, _MAX_PYPROJECT_BYTES) or ""
 
 
 def parse_numstat(raw: str) -> tuple[FileStat, ...]:

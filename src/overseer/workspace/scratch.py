@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path, PurePath
 from types import TracebackType
 
-from overseer.errors import HostError
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.host import Host
 from overseer.workspace.local_host import is_local
@@ -38,15 +37,6 @@ class Scratch:
         dest = self.directory(name)
         self.checkpoints.export(sha, dest)
         return dest
-
-    def local_copy(self, sha: str, name: str = "tree") -> Path:
-        """`copy`, for code that reads the copy with pathlib: only a workspace on this machine has one."""
-        if not is_local(self.host):
-            raise HostError(
-                f"this check cannot run yet on a workspace on {self.host.label}",
-                hint="it reads its scratch copy with local file operations; turn it off for a remote workspace",
-            )
-        return Path(self.copy(sha, name))
 
     def directory(self, name: str) -> PurePath:
         """A fresh empty directory in the scratch area (each call makes a new one)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from overseer.config import GatesConfig
@@ -35,6 +36,9 @@ class GateContext:
     config: GatesConfig
     scratch: Scratch | None = None
     baseline: Baseline | None = None
+    # The workspace directory on this machine, where overseer keeps its own state (the baselines'
+    # cache) when the workspace's files are on another host; None: the evidence's workspace.
+    local_workspace: Path | None = None
     # What one gate computed and another reads, for this one judgment: the tests gate's runs, which
     # the coverage gate measures. Whichever gate runs first computes them.
     shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

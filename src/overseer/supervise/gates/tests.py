@@ -71,10 +71,11 @@ def _baseline(ctx: GateContext) -> Baseline:
     """The baseline the judge ran while the agent worked, else the cached one, else run now."""
     if ctx.baseline is not None:
         return ctx.baseline
-    from overseer.supervise.baseline import Baselines  # here: baseline.py imports this package
+    from overseer.supervise.baseline import Baselines, kept_in  # here: baseline.py imports this package
 
     assert ctx.scratch is not None
-    return Baselines(ctx.evidence.workspace, ctx.config).get(ctx.scratch, ctx.evidence.checkpoint_before)
+    kept = kept_in(ctx.evidence.workspace, ctx.host, ctx.local_workspace)
+    return Baselines(kept, ctx.config).get(ctx.scratch, ctx.evidence.checkpoint_before)
 
 
 # --- the snapshots' runs ----------------------------------------------------------------------------
