@@ -127,3 +127,13 @@ def test_backoff_doubles_to_its_cap_takes_an_asked_wait_and_stops_at_its_budget(
     assert backoff.next(12) is None  # 9 waited, 12 more would pass the budget of 20
     assert backoff.next(4.5) == 4.5
     assert backoff.waited_s == 13.5
+
+
+def test_a_run_again_resumes_the_session_only_once_work_was_done_in_it() -> None:
+    """A 429 before any tool call: the attempt's request again, as it was. A link lost after a tool
+    call: the session the work was done in, so the agent carries on from it."""
+    monitor = Monitor(attempt_timeout_s=60, silence_timeout_s=60)
+    monitor.saw(AgentEvent("session", {"session_id": "s-1"}))
+    assert monitor.session_to_resume is None
+    monitor.saw(AgentEvent("tool_call", {"tool": "Bash", "input": {"command": "touch started"}}))
+    assert monitor.session_to_resume == "s-1"

@@ -158,12 +158,21 @@ class Monitor:
         self.api_status: int | None = None
         self.rejected_until: float | None = None  # a rate-limit event's reset time (epoch seconds)
         self.said: list[str] = []  # error texts the agent emitted (its result's text on an error)
+        self.acted = False  # the run made a tool call: a run again resumes its session rather than start over
+
+    @property
+    def session_to_resume(self) -> str | None:
+        """The session a run of the same attempt again continues: the one this run worked in, if it did
+        anything there (a lost link after edits); else None, and the attempt's request is sent as it was."""
+        return self.session_id if self.acted else None
 
     def saw(self, event: AgentEvent) -> None:
         self.last = self._clock()
         data = event.data
         if event.kind == "session":
             self.session_id = data.get("session_id") or self.session_id
+        elif event.kind == "tool_call":
+            self.acted = True
         elif event.kind == "result":
             status = data.get("api_error_status")
             self.api_status = status if isinstance(status, int) else self.api_status

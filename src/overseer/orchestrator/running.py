@@ -90,9 +90,9 @@ def run_agent(
             if result is not None and diagnosis.signal in (Signal.COMPLETED, Signal.STALLED):
                 seconds = time.perf_counter() - started
                 return AgentRun(result, diagnosis.limit, seconds, restarts, backoff.waited_s)
-            # The run goes again, in the session the agent had started (a dropped link, a crash
-            # mid-attempt): it carries on from what it did, not from the start.
-            request = replace(request, session_id=monitor.session_id or request.session_id)
+            # The run goes again; after work done (a link dropped, a crash mid-attempt) in the session
+            # it did it in, so it carries on from what it did rather than from the start.
+            request = replace(request, session_id=monitor.session_to_resume or request.session_id)
             if diagnosis.signal is Signal.RATE_LIMITED:
                 _wait_out(diagnosis, backoff, follow, sleep)
             elif diagnosis.signal is Signal.AUTH:
