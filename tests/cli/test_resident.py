@@ -80,6 +80,26 @@ def status(env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+def held_do(
+    env: dict[str, str], workspace: Path, tmp_path: Path, output: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    """`overseer do` served by a resident, held at `agent` (the attempt recorded, its checkpoint taken;
+    overseer/orchestrator/holds.py) until the test is done with it."""
+    started(env)
+    holds = tmp_path / "holds"
+    holds.mkdir()
+    held = {**env, "TEST_OVERSEER_HOLD": "agent", "TEST_OVERSEER_HOLD_DIR": str(holds)}
+    client = subprocess.Popen(
+        [sys.executable, "-m", "overseer", "do", "-w", str(workspace), demo.TASK],
+        env=held,
+        stdout=output,
+        stderr=output,
+        text=True,
+    )
+    _wait_for(holds / "agent")
+    return client
+
+
 def test_commands_are_served_by_the_resident_with_their_output_and_exit_codes(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -121,18 +141,7 @@ def test_ctrl_c_reaches_the_command_and_the_attempt_is_recorded_interrupted(
 ) -> None:
     """Held at `agent` (the attempt recorded, its checkpoint taken), the client gets SIGINT as a
     terminal's Ctrl-C would send it; the fork must see it and stop as `overseer do` stops."""
-    started(env)
-    holds = tmp_path / "holds"
-    holds.mkdir()
-    held = {**env, "TEST_OVERSEER_HOLD": "agent", "TEST_OVERSEER_HOLD_DIR": str(holds)}
-    client = subprocess.Popen(
-        [sys.executable, "-m", "overseer", "do", "-w", str(workspace), demo.TASK],
-        env=held,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait_for(holds / "agent")
+    client = held_do(env, workspace, tmp_path, output=subprocess.PIPE)
     assert status(env)["residents"][0]["running"] == 1
 
     client.send_signal(signal.SIGINT)
@@ -151,17 +160,7 @@ def test_ctrl_c_reaches_the_command_and_the_attempt_is_recorded_interrupted(
 def test_a_killed_client_takes_its_command_with_it(env: dict[str, str], workspace: Path, tmp_path: Path) -> None:
     """SIGKILL cannot be relayed: the resident sees the caller's socket close and kills the fork,
     as the command would have died had it been that process."""
-    started(env)
-    holds = tmp_path / "holds"
-    holds.mkdir()
-    held = {**env, "TEST_OVERSEER_HOLD": "agent", "TEST_OVERSEER_HOLD_DIR": str(holds)}
-    client = subprocess.Popen(
-        [sys.executable, "-m", "overseer", "do", "-w", str(workspace), demo.TASK],
-        env=held,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _wait_for(holds / "agent")
+    client = held_do(env, workspace, tmp_path)
     fork = _fork_of(status(env)["residents"][0]["pid"])
 
     client.kill()
@@ -177,17 +176,7 @@ def test_a_killed_client_takes_its_command_with_it(env: dict[str, str], workspac
 def test_a_command_killed_by_a_signal_exits_as_a_shell_would_say(
     env: dict[str, str], workspace: Path, tmp_path: Path
 ) -> None:
-    started(env)
-    holds = tmp_path / "holds"
-    holds.mkdir()
-    held = {**env, "TEST_OVERSEER_HOLD": "agent", "TEST_OVERSEER_HOLD_DIR": str(holds)}
-    client = subprocess.Popen(
-        [sys.executable, "-m", "overseer", "do", "-w", str(workspace), demo.TASK],
-        env=held,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _wait_for(holds / "agent")
+    client = held_do(env, workspace, tmp_path)
 
     os.kill(_fork_of(status(env)["residents"][0]["pid"]), signal.SIGKILL)
 

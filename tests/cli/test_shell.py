@@ -25,6 +25,7 @@ STUB = "    raise NotImplementedError\n"
 RIGHT = "    return len(text.split())\n"
 WAIT_S = 120  # each wait is for a real CLI and real gates on a shared 2-core machine
 SLEEP = f"{sys.executable} -c 'import time; time.sleep(60)'"
+PROMPT = r"overseer( \(running\))?>"  # the shell's prompt when no task waits for an answer
 
 
 def honest(workspace: Path) -> list[Turn]:
@@ -79,6 +80,7 @@ def test_a_breakpoint_is_a_question_at_the_prompt(workspace: Path, scripted: Scr
     child.expect("a / r GUIDANCE / x >")
     child.sendline("a")
     child.expect("task 1: accepted: completed")
+    child.expect(PROMPT)  # as a user would: Ctrl-D typed before the next prompt is drawn can be lost
     child.sendcontrol("d")
     child.expect(pexpect.EOF)
     with open_ws(workspace) as ws:
@@ -124,6 +126,7 @@ def test_a_held_tool_call_is_answered_at_the_prompt(workspace: Path, scripted: S
     child.expect("task 1: the call is allowed")
     child.expect(r"task 1 attempt 2: the agent is working")  # the shell ran the task on
     child.expect(r"\[run ended: exit \d\]")
+    child.expect(PROMPT)
     child.sendcontrol("d")
     child.expect(pexpect.EOF)
     with open_ws(workspace) as ws:
