@@ -6,12 +6,13 @@ the plugins are created, once per command, and passed down.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overseer.agents.base import JudgesCommandsWithAModel, StopsForApproval, site_of
+from overseer.agents.base import Closes, JudgesCommandsWithAModel, StopsForApproval, site_of
 from overseer.config import OverseerConfig, load_config
 from overseer.domain import TRUSTED_REVIEW
 from overseer.errors import ConfigError, UsageError
@@ -31,6 +32,7 @@ from overseer.supervise.judge import Judge
 from overseer.supervise.policy import Policy, UnknownFindingCode
 from overseer.supervise.review import Reviewer
 from overseer.workspace.files import STATE_DIR
+from overseer.workspace.host import Site
 
 
 def state_dir(workspace: Path) -> Path:
@@ -104,6 +106,19 @@ def policy(ws: Workspace) -> Policy:
 def reviews(mode: str, trust: float) -> bool:
     """Whether the supervisor model reviews each attempt (supervisor.review in config.py)."""
     return mode == "always" or (mode == "auto" and trust >= TRUSTED_REVIEW)
+
+
+@contextmanager
+def workspace_site(ws: Workspace, registry: Registry) -> Iterator[Site]:
+    """Where the workspace's files are, by its configured agent: this directory, or the agent's host
+    (claude-ssh). For the commands that reach the files without running an attempt (checkpoints,
+    rollback, gc); whatever the agent holds open is closed after."""
+    agent = registry.create(AGENTS, ws.config.agent, "agent")
+    try:
+        yield site_of(agent, ws.path)
+    finally:
+        if isinstance(agent, Closes):
+            agent.close()
 
 
 def build_orchestrator(

@@ -93,3 +93,12 @@ def test_do_judges_and_keeps_the_work_on_the_remote_workspace(
     assert attempt.checkpoint_before and attempt.checkpoint_after
     assert verdict is not None and verdict.verified  # the tests ran, on the remote copy, and passed
     assert "tests_failed" not in findings
+
+    # The snapshots are listed from the remote shadow repository, and a rollback happens there.
+    listed = overseer("checkpoints", "--json", "-w", str(local))
+    assert listed.code == 0, listed.err
+    shas = {row["id"] for row in listed.json()["checkpoints"]}
+    assert {attempt.checkpoint_before, attempt.checkpoint_after} <= shas
+    rolled = overseer("rollback", "--json", "-w", str(local), attempt.checkpoint_before)
+    assert rolled.code == 0, rolled.err
+    assert b"raise NotImplementedError" in host.read_bytes(workspace / "textstats.py")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,23 @@ from overseer.domain import TaskStatus
 from overseer.errors import UsageError
 
 if TYPE_CHECKING:
+    from overseer.runtime import Workspace
     from overseer.state.history import CheckpointOwner
-    from overseer.workspace.checkpoints import Snapshot
+    from overseer.workspace.checkpoints import Checkpoints, Snapshot
 
 logger = logging.getLogger(__name__)
 _TASK_IN_MESSAGE = re.compile(r"^task (\d+)\b")  # "task 3 attempt 2: before", "task 3: before restoring ..."
+
+
+@contextmanager
+def _shadow(ws: Workspace) -> Iterator[Checkpoints]:
+    """The workspace's shadow repository, where its files are: here, or on its agent's host."""
+    from overseer.plugins import Registry
+    from overseer.runtime import workspace_site
+    from overseer.workspace.checkpoints import Checkpoints
+
+    with workspace_site(ws, Registry.from_entry_points()) as site:
+        yield Checkpoints(site.path, host=site.host)
 
 
 def checkpoints(
@@ -36,10 +49,9 @@ def checkpoints(
     With a task, its checkpoints that `overseer gc` pruned are listed too, marked as pruned.
     """
     from overseer.state.history import checkpoint_owners, task_info
-    from overseer.workspace.checkpoints import Checkpoints
 
-    with open_ws(workspace) as ws:
-        snapshots = Checkpoints(ws.path).snapshots()
+    with open_ws(workspace) as ws, _shadow(ws) as shadow:
+        snapshots = shadow.snapshots()
         with ws.store.reading() as session:
             if task_id is not None:
                 task_info(session, task_id)  # an unknown task id is an error, not an empty list
@@ -65,10 +77,8 @@ def rollback(
     replaces is snapshotted first, so a rollback can itself be rolled back.
     """
     from overseer.state.history import checkpoint_owners
-    from overseer.workspace.checkpoints import Checkpoints
 
-    with open_ws(workspace) as ws:
-        shadow = Checkpoints(ws.path)
+    with open_ws(workspace) as ws, _shadow(ws) as shadow:
         target = shadow.find(checkpoint_id)
         running = [task.id for task in ws.store.list_tasks(ws.project_id) if task.status is TaskStatus.RUNNING]
         if running:
@@ -108,12 +118,11 @@ def gc(
     age; nor the newest checkpoint. Attempts, findings, decisions and file changes are kept.
     """
     from overseer.state.retention import needed_checkpoints, prune_events
-    from overseer.workspace.checkpoints import Checkpoints, prunable
+    from overseer.workspace.checkpoints import prunable
 
-    with open_ws(workspace) as ws:
+    with open_ws(workspace) as ws, _shadow(ws) as shadow:
         days = ws.config.retention.keep_days if keep_days is None else keep_days
         cutoff = datetime.now(UTC) - timedelta(days=days)
-        shadow = Checkpoints(ws.path)
         # Listed before the database is read: a snapshot whose attempt is not recorded yet is then
         # the newest one, which stays; one taken after the listing is not in it.
         snapshots = shadow.snapshots()
