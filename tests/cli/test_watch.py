@@ -4,10 +4,12 @@ the real `claude` CLI did the work, a breakpoint rule stopped it for a person.""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Log, Static
 
 from overseer.cli.common import open_ws
@@ -39,11 +41,19 @@ def text_of(log: Log) -> str:
     return "\n".join(log.lines)
 
 
+async def mounted(app: WatchApp, pilot: Pilot[None]) -> None:
+    """Wait until the view's widgets are mounted: one pause is not always enough on a loaded machine."""
+    deadline = time.monotonic() + 30  # wide: a shared 2-core machine
+    await pilot.pause()
+    while not app.query("#tasks") and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+
+
 async def watch_and_accept(workspace: Path) -> tuple[list[list[str]], str, str, str, str]:
     with open_ws(workspace) as ws:
         app = WatchApp(ws)
         async with app.run_test(size=(160, 50)) as pilot:
-            await pilot.pause()
+            await mounted(app, pilot)
             table = app.query_one("#tasks", DataTable)
             rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
             events = text_of(app.query_one("#events", Log))
@@ -81,7 +91,7 @@ def test_an_empty_workspace_says_how_to_start(workspace: Path, overseer: Oversee
         with open_ws(workspace) as ws:
             app = WatchApp(ws)
             async with app.run_test() as pilot:
-                await pilot.pause()
+                await mounted(app, pilot)
                 return text_of(app.query_one("#events", Log))
 
     assert "no tasks yet" in asyncio.run(look())
@@ -94,7 +104,7 @@ def test_r_sends_the_task_back_with_the_guidance_typed(workspace: Path, scripted
         with open_ws(workspace) as ws:
             app = WatchApp(ws)
             async with app.run_test(size=(160, 50)) as pilot:
-                await pilot.pause()
+                await mounted(app, pilot)
                 await pilot.press("r", *"keep it short", "enter")
                 await pilot.pause()
 
