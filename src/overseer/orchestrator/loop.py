@@ -55,7 +55,7 @@ from overseer.supervise.scope import diff_stats
 from overseer.workspace.checkpoints import Checkpoints
 from overseer.workspace.files import STATE_DIR
 from overseer.workspace.host import Site
-from overseer.workspace.local_host import LOCAL
+from overseer.workspace.local_host import LOCAL, is_local
 from overseer.workspace.outside import OutsideChanges, OutsideWatch
 
 logger = logging.getLogger(__name__)
@@ -347,7 +347,7 @@ class Orchestrator:
         session = task.session_id if self._has_sessions else None
         request = AgentRequest(prompt=prompt, workspace=self._files, session_id=session, answered=tuple(answered))
         watch = self._watch_outside()
-        ran = run_agent(self.agent, request, self.limits, follow, watch_files=self.site.local)
+        ran = run_agent(self.agent, request, self.limits, follow, watch_files=is_local(self.site.host))
         outside = watch.changes() if watch is not None else OutsideChanges((), (), (), 0.0)
         result = ran.result
         if result.session_id and result.session_id != task.session_id:
@@ -415,7 +415,7 @@ class Orchestrator:
     def _watch_outside(self) -> OutsideWatch | None:
         """Symlinks out of the workspace always; with Bash unsandboxed, files changed outside it too.
         None for a workspace on another machine: its own containment is the agent's (docs/agents)."""
-        if not self.site.local:
+        if not is_local(self.site.host):
             return None
         home = Path.home()
         own: Callable[[Path], list[Path]] = getattr(self.agent, "own_paths", lambda _home: [])

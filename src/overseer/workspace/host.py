@@ -102,7 +102,3 @@ class Site:
 
     host: Host
     path: PurePath
-
-    @property
-    def local(self) -> bool:
-        return self.host.label == "local"
